@@ -1,0 +1,39 @@
+# Everything a fresh machine needs, in two commands: `make run` and `make test`.
+# The torch pin lives here (not in pyproject.toml) so pip takes the CPU wheel on this disk;
+# change it with `make TORCH_SPEC='torch==X' ...`.
+PYTHON     ?= python3
+TORCH_SPEC ?= torch==2.13.0
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+STAMP      := $(VENV)/.installed
+CORPUS     ?= seeds
+HOST       ?= 127.0.0.1
+PORT       ?= 7860
+
+.PHONY: setup run test eval bench clean-index
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when the project's dependencies (or the torch pin) change: a second run costs seconds.
+$(STAMP): pyproject.toml Makefile | $(PY)
+	$(PY) -m pip install --disable-pip-version-check -q "$(TORCH_SPEC)"
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(VENV)/bin/assistant serve --corpus $(CORPUS) --host $(HOST) --port $(PORT)
+
+test: setup
+	$(PY) -m pytest
+
+eval: setup
+	$(PY) -m eval.run
+
+bench: setup
+	$(PY) -m eval.bench
+
+clean-index:
+	rm -rf .index

@@ -1,0 +1,75 @@
+"""The records the assistant returns: frozen, JSON-ready through `to_dict()`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    title: str
+    authors: tuple[str, ...]
+    affiliation: str
+    section: tuple[str, ...]   # heading path, outermost first
+    source: str                # file, relative to the corpus root
+    line_start: int
+    line_end: int
+    doi: str = ""
+    title_en: str = ""
+    title_is_fallback: bool = False
+
+    def location(self) -> str:
+        where = f"{self.source}:{self.line_start}-{self.line_end}"
+        return f"{' > '.join(self.section)}，{where}" if self.section else where
+
+    def reference(self) -> str:
+        """GB/T 7714-style reference plus where in the file the passage stands."""
+        authors = "，".join(self.authors[:3]) + ("，等" if len(self.authors) > 3 else "")
+        title = f"［无题，取自首个标题：{self.title}］" if self.title_is_fallback else self.title
+        ref = f"{authors}. {title}[J]" if authors else f"{title}[J]"
+        if self.doi:
+            ref += f". DOI:{self.doi}"
+        return f"{ref}.（{self.location()}）"
+
+    def to_dict(self) -> dict:
+        return {
+            "title": self.title, "authors": list(self.authors), "affiliation": self.affiliation,
+            "section": list(self.section), "source": self.source,
+            "line_start": self.line_start, "line_end": self.line_end, "doi": self.doi,
+            "title_en": self.title_en, "title_is_fallback": self.title_is_fallback,
+            "reference": self.reference(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    chunk_id: str
+    text: str
+    score: float                        # fused relevance, higher is better; comparable within one Answer
+    confidence: str                     # "high" / "medium" / "low"
+    highlights: tuple[tuple[int, int], ...]   # (start, end) spans of `text`: the answering sentence(s)
+    block: str                          # body / abstract / keywords / references / bio / caption / front
+    citation: Citation
+
+    def to_dict(self) -> dict:
+        return {
+            "chunk_id": self.chunk_id, "text": self.text, "score": round(float(self.score), 6),
+            "confidence": self.confidence, "highlights": [list(h) for h in self.highlights],
+            "highlighted_text": [self.text[s:e] for s, e in self.highlights],
+            "block": self.block, "citation": self.citation.to_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    question: str
+    found: bool                 # False: nothing in the corpus answers well enough; passages are weak
+    passages: tuple[Passage, ...]
+    message: str                # one line for the user, in Chinese
+    elapsed_ms: float
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question, "found": self.found, "message": self.message,
+            "elapsed_ms": round(self.elapsed_ms, 2),
+            "passages": [p.to_dict() for p in self.passages],
+        }

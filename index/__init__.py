@@ -1,0 +1,1 @@
+"""Builds and stores the index: corpus -> chunks -> embeddings + BM25 + manifest."""

