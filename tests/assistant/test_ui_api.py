@@ -60,8 +60,10 @@ class InFlight:
 
 
 @pytest.fixture(scope="module")
-def real(tmp_path_factory):
-    return Assistant.open(ROOT / "seeds", index=tmp_path_factory.mktemp("idx"), progress=False)
+def real(tmp_path_factory, real_embedder):
+    # Same folder as test_ui_browser.py: the second module to run finds the index up to date.
+    return Assistant.open(ROOT / "seeds", index=tmp_path_factory.getbasetemp() / "ui_seeds_index",
+                          embedder=real_embedder, progress=False)
 
 
 @pytest.fixture(scope="module")

@@ -46,9 +46,11 @@ def serving(demo: gr.Blocks):
 
 
 @pytest.fixture(scope="module")
-def seeds_assistant(tmp_path_factory):
+def seeds_assistant(tmp_path_factory, real_embedder):
     # The real bundled model: the 一岗双责 answer is a claim about retrieval quality, not wiring.
-    return Assistant.open(ROOT / "seeds", index=tmp_path_factory.mktemp("idx"), progress=False)
+    # One index folder per session (test_ui_api.py opens the same one and finds it up to date).
+    return Assistant.open(ROOT / "seeds", index=tmp_path_factory.getbasetemp() / "ui_seeds_index",
+                          embedder=real_embedder, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +91,12 @@ def ask(page, question: str):
     return page.locator(".pa-answer, .pa-error").nth(n)
 
 
+def rows_visible(page, locator) -> bool:
+    """The element's top edge is inside the window (is_visible() alone ignores scrolling)."""
+    box = locator.bounding_box()
+    return box is not None and 0 <= box["y"] < page.viewport_size["height"]
+
+
 @pytest.mark.parametrize("name, viewport", [("desktop", DESKTOP), ("phone", PHONE)])
 def test_yigang_shuangze_shows_title_and_highlight(browser, seeds_url, name, viewport):
     ARTIFACTS.mkdir(exist_ok=True)
@@ -100,10 +108,18 @@ def test_yigang_shuangze_shows_title_and_highlight(browser, seeds_url, name, vie
         assert reply.locator(".pa-title", has_text=TITLE).first.is_visible()
         mark = reply.locator(".pa-text mark").first
         assert mark.is_visible() and "一岗双责" in reply.inner_text()
-        # the question is scrolled to the top of the chat, so passage 1 is what the reader sees first
-        assert reply.locator(".pa-card").first.is_visible()
+        # A second question is scrolled to the top of the chat, so passage 1 is what the reader sees
+        # first (Gradio's autoscroll would leave the view at the bottom of the reply).
+        second = ask(page, "党建与生产经营“两张皮”问题的根源是什么？")
+        gap = page.evaluate("""() => {
+            const rows = document.querySelectorAll('#pa-chat .message-row.user-row');
+            const row = rows[rows.length - 1], box = row.closest('.panel-wrap');
+            return row.getBoundingClientRect().top - box.getBoundingClientRect().top; }""")
+        assert rows_visible(page, second.locator(".pa-card").first) and -2 <= gap <= 30, gap
+        page.screenshot(path=str(ARTIFACTS / f"ui_{name}_second_question.png"))
         # the page is as wide as the window: no sideways scrolling on a phone
         assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+        assert page.evaluate("window.__paBound") is True       # our page script parsed and ran
         assert errors == []
     finally:
         ctx.close()
@@ -115,10 +131,15 @@ def test_copy_button_copies_the_reference_and_context_expands(browser, seeds_url
         ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=seeds_url.rstrip("/"))
         reply = ask(page, QUESTION)
         card = reply.locator(".pa-card").first
-        card.locator(".pa-copy").click()
-        page.wait_for_function("document.querySelector('.pa-copy').textContent.includes('已复制')")
+        card.locator(".pa-copy-ref").click()
+        page.wait_for_function("document.querySelector('.pa-copy-ref').textContent.includes('已复制')")
         copied = page.evaluate("navigator.clipboard.readText()")
-        assert copied == card.locator(".pa-ref-text").inner_text() and re.search(r"\[J\]", copied)
+        reference = card.locator(".pa-ref-text").inner_text()
+        assert copied == reference and re.search(r"\[J\]", copied)
+        card.locator(".pa-copy-quote").click()
+        page.wait_for_function("document.querySelector('.pa-copy-quote').textContent.includes('已复制')")
+        quote = page.evaluate("navigator.clipboard.readText()")
+        assert quote == card.locator(".pa-text").inner_text().strip() + "\n" + reference
         details = card.locator("details.pa-ctx")
         if details.count():
             assert not details.locator(".pa-nb").first.is_visible()
@@ -160,21 +181,37 @@ XSS_ARTICLE = f"""测试企业安全生产责任制研究
 
 
 @pytest.fixture(scope="module")
-def xss_assistant(tmp_path_factory, seeds_assistant):
+def xss_assistant(tmp_path_factory, real_embedder):
     corpus = tmp_path_factory.mktemp("xss_corpus")
     shutil.copy(ROOT / "seeds" / "001_96c08fcecc05a0af.txt", corpus)
     (corpus / "900_xss.txt").write_text(XSS_ARTICLE, encoding="utf-8")
-    return Assistant.open(corpus, index=tmp_path_factory.mktemp("xss_idx"), embedder=seeds_assistant.embedder,
+    return Assistant.open(corpus, index=tmp_path_factory.mktemp("xss_idx"), embedder=real_embedder,
                           progress=False)
+
+
+class WithHostileTitle:
+    """The assistant, plus one article whose title and author are markup: for the filter dropdown."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def articles(self):
+        return self.inner.articles() + [{"key": "900_xss.txt#9", "source": "900_xss.txt",
+                                         "title": PAYLOAD_IMG, "authors": [PAYLOAD_SCRIPT], "kind": "article"}]
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
 
 @pytest.mark.parametrize("gradio_sanitizer", [True, False], ids=["sanitizer-on", "sanitizer-off"])
 def test_html_in_the_corpus_shows_as_text(browser, xss_assistant, gradio_sanitizer):
     question = "安全生产责任制的测试段落"
     answer = xss_assistant.ask(question, top_k=3)
-    assert any(PAYLOAD_SCRIPT in p.text and PAYLOAD_IMG in p.text for p in answer.passages), \
-        "the payload must reach the UI for this test to mean anything"
-    demo = ui.build_ui(xss_assistant)
+    # The indexer drops Markdown bold markers, so `__pwned` may arrive as `pwned`: take the tags as indexed.
+    hit = next((p.text for p in answer.passages if "<script>" in p.text and "onerror=" in p.text), None)
+    assert hit, "the payload must reach the UI for this test to mean anything"
+    shown = [re.search(r"<script>.*?</script>", hit).group(), re.search(r"<img [^>]*>", hit).group()]
+    demo = ui.build_ui(WithHostileTitle(xss_assistant))
     chat = next(b for b in demo.blocks.values() if isinstance(b, gr.Chatbot))
     # With Gradio's own sanitizer off, our escaping is the only thing left between the corpus and the DOM.
     chat.sanitize_html = gradio_sanitizer
@@ -187,9 +224,16 @@ def test_html_in_the_corpus_shows_as_text(browser, xss_assistant, gradio_sanitiz
             reply = ask(page, question)
             page.wait_for_timeout(500)     # give an injected onerror time to fire
             text = reply.inner_text()
-            assert PAYLOAD_SCRIPT in text and PAYLOAD_IMG in text          # shown, as text
-            assert reply.locator("script, img, svg[onload]").count() == 0
-            assert page.evaluate("typeof window.__pwned") == "undefined"
+            assert all(tag in text for tag in shown), (shown, text[:500])   # shown, as text
+            assert reply.locator("script, img, svg").count() == 0
+            assert page.evaluate("[typeof window.__pwned, typeof window.pwned]") == ["undefined"] * 2
+            page.locator("#pa-scope input").click()         # the filter's options, as text too
+            option = page.locator("ul.option-list li", has_text="onerror").first
+            option.wait_for(timeout=10_000)
+            assert PAYLOAD_IMG in option.inner_text() and PAYLOAD_SCRIPT in option.inner_text()
+            page.wait_for_timeout(300)
+            assert page.evaluate("[typeof window.__pwned, typeof window.pwned]") == ["undefined"] * 2
+            page.keyboard.press("Escape")
             if not gradio_sanitizer:
                 ARTIFACTS.mkdir(exist_ok=True)
                 page.screenshot(path=str(ARTIFACTS / "ui_xss_as_text.png"))

@@ -248,3 +248,30 @@ def test_scope_choices_list_articles_then_multi_article_files():
     assert choices == [("《甲文》 张三", "article:a.txt#0"), ("《乙文》", "article:b.txt#0"),
                        ("《丙文》", "article:b.txt#1"), ("整个文件 b.txt（2 篇）", "source:b.txt")]
     assert ui.split_scope([v for _, v in choices]) == (["b.txt"], ["a.txt#0", "b.txt#0", "b.txt#1"])
+
+
+# ---------------------------------------------------------------- the Blocks' wiring (built, not launched)
+class _Static(_Records):
+    def articles(self):
+        return [{"key": "a.txt#0", "source": "a.txt", "title": "甲文", "authors": [], "kind": "article"}]
+
+    def example_questions(self):
+        return ["什么是“一岗双责”？"]
+
+
+def test_every_ask_event_shares_one_group_of_eight_and_only_ask_is_public():
+    demo = ui.build_ui(_Static())
+    fns = list(demo.fns.values())
+    asking = [f for f in fns if f.name in ("respond", "respond_example", "ask")]
+    assert len(asking) == 3
+    assert {(f.concurrency_id, f.concurrency_limit) for f in asking} == {("ask", 8)}
+    assert [f.api_name for f in fns if f.api_visibility == "public"] == ["ask"]
+    chat = next(b for b in demo.blocks.values() if b.get_block_name() == "chatbot")
+    # our escaped HTML is rendered as is: no Markdown/LaTeX pass over corpus text, sanitizer kept on
+    assert (chat.render_markdown, chat.latex_delimiters, chat.sanitize_html) == (False, [], True)
+
+
+def test_launch_options_stay_local_and_private():
+    opts = ui.launch_options()
+    assert opts["server_name"] == "127.0.0.1" and opts["share"] is False
+    assert opts["mcp_server"] is False and opts["run_history"] is False

@@ -6,10 +6,12 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from eval.run import (
     Question,
+    QueryCache,
     Retrieval,
     load_questions,
     manifest_sha256,
@@ -40,6 +42,7 @@ class FakeAssistant:
 
     def ask(self, question, top_k=None, mode="hybrid"):
         self.calls.append((question, top_k, mode))
+        self.embedder.encode_queries([question])   # like the real ask: one query vector per call
         ranked = sorted(CHUNKS, key=lambda c: -len(set(question) & set(c[1])))
         best = len(set(question) & set(ranked[0][1]))
         if mode == "bm25":
@@ -79,6 +82,8 @@ def test_run_eval_writes_three_files_with_every_system_on_every_question(tiny_co
     # Each of our modes was asked every question, for the top 10.
     assert sorted({m for _, _, m in fake.calls}) == ["bm25", "dense", "hybrid"]
     assert len(fake.calls) == 3 * len(QUESTIONS) and {k for _, k, _ in fake.calls} == {10}
+    # ...but each question was embedded once, for all four dense systems, and the embedder is restored.
+    assert fake_embedder.queries == [q.question for q in QUESTIONS] and fake.embedder is fake_embedder
     # Abstention exists for our modes only.
     assert "abstention" in data["summary"]["ours-hybrid"] and "abstention" not in data["summary"]["baseline-bm25"]
     md = (out / "latest.md").read_text(encoding="utf-8")
@@ -93,6 +98,18 @@ def test_modes_are_scored_separately(tiny_corpus, tmp_path, fake_embedder):
     rows = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))["rows"]
     assert rows["ours-hybrid"][0]["rank"] == 1 and rows["ours-hybrid"][0]["mrr@10"] == 1.0
     assert rows["ours-bm25"][0]["rank"] == 3 and rows["ours-bm25"][0]["mrr@10"] == pytest.approx(1 / 3)
+
+
+def test_query_cache_embeds_each_text_once_and_returns_the_same_vectors(fake_embedder):
+    cache = QueryCache(fake_embedder)
+    want = fake_embedder.encode_queries(["甲乙", "丙丁"])
+    fake_embedder.queries.clear()
+    got = cache.encode_queries(["甲乙", "丙丁", "甲乙"])
+    cache.encode_queries(["丙丁"])
+    assert fake_embedder.queries == ["甲乙", "丙丁"]
+    assert np.array_equal(got, np.stack([want[0], want[1], want[0]]))
+    assert cache.dim == fake_embedder.dim                     # everything else is delegated
+    assert cache.encode_documents(["甲乙"]).shape == (1, fake_embedder.dim)
 
 
 def test_score_rows():
@@ -135,10 +152,12 @@ def test_load_questions_names_the_bad_line(tmp_path):
 
 @pytest.mark.slow
 def test_runner_smoke_with_the_real_assistant(tmp_path):
-    """`python -m eval.run --limit 5` with the real model into a fresh index and output folder."""
+    """`python -m eval.run --limit 5` with the real model, into a fresh output folder.
+
+    It uses the assistant's default index (as `make eval` does): built once, then reused."""
     out = tmp_path / "results"
     proc = subprocess.run(
-        [sys.executable, "-m", "eval.run", "--limit", "5", "--out", str(out), "--index", str(tmp_path / "index")],
+        [sys.executable, "-m", "eval.run", "--limit", "5", "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads((out / "latest.json").read_text(encoding="utf-8"))
