@@ -342,6 +342,7 @@ def start(assistant: Any, host: str = "127.0.0.1", port: int = 7860, auth: Any =
 def serve(assistant: Any, host: str = "127.0.0.1", port: int = 7860, auth: Any = None) -> None:
     """Serve the chat on http://host:port until interrupted (loopback only unless `host` says so)."""
     demo = start(assistant, host=host, port=port, auth=auth)
+    print(f"政策文献问答助手 is ready: http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
     try:
         demo.block_thread()
     finally:

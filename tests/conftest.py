@@ -87,5 +87,6 @@ def real_assistant(real_embedder, tmp_path_factory):
     from assistant.api import Assistant
 
     seeds = Path(__file__).resolve().parents[1] / "seeds"
-    return Assistant.open(seeds, index=tmp_path_factory.mktemp("seeds-index"), embedder=real_embedder,
+    # The same folder as the UI tests use: whichever opens it first builds it, the others find it up to date.
+    return Assistant.open(seeds, index=tmp_path_factory.getbasetemp() / "ui_seeds_index", embedder=real_embedder,
                           progress=False)

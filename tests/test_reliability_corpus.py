@@ -120,6 +120,22 @@ def test_chunks_command_names_skipped_files(corpus):
     assert "folder.txt/inner.md:" in result.stdout and "gbk.txt:" in result.stdout
 
 
+def test_build_command_names_skipped_files(corpus, tmp_path, fake_embedder, monkeypatch):
+    import index.embed
+    monkeypatch.setattr(index.embed, "load_embedder", lambda model=None, cache_dir=None: fake_embedder)
+    monkeypatch.setattr(index.embed, "model_name", lambda model=None: fake_embedder.name, raising=False)
+    expected = _make_faults(corpus)
+    args = ["build", "--corpus", str(corpus), "--index", str(tmp_path / "idx")]
+    result = _within(120, CliRunner().invoke, main, args, fifo=corpus / "fifo.txt")
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    line = result.stdout.strip().splitlines()[-1]
+    assert line.startswith("index built:")
+    for name, reason in expected.items():
+        if reason:
+            assert f"{name} ({reason})" in line
+
+
 class GatedEmbedder:
     """Wraps the fake embedder; document embedding waits until the test opens the gate."""
 

@@ -266,7 +266,7 @@ UNREPAIRABLE = pytest.mark.xfail(strict=True, reason=(
     ("current-garbage", lambda idx: (idx / "CURRENT").write_bytes(b"\xff\xfe\x00garbage"), "cannot read CURRENT"),
     ("current-traversal", lambda idx: (idx / "CURRENT").write_text("gen-../../etc\n"), "names a missing generation"),
     ("generation-deleted", lambda idx: shutil.rmtree(store.current_generation(idx)), "names a missing generation"),
-])
+], ids=["current-garbage", "current-traversal", "generation-deleted"])
 @UNREPAIRABLE
 def test_damaged_pointer_is_a_clear_error_and_a_build_repairs_it(live, corpus, fake_embedder, name, damage, message):
     a, before = live

@@ -30,7 +30,7 @@ def test_every_command_has_help_with_an_example(command):
 
 @pytest.mark.parametrize("args, message", [
     (["ask", ""], "empty"),
-    (["ask", "党建", "--top-k", "0"], "top_k must be between 1 and 50"),
+    (["ask", "党建", "--top-k", "0"], "top_k must be an integer between 1 and 50, got 0"),
     (["ask", "党建", "--source", "../../etc/passwd"], "unknown source"),
     (["ask", "党建\x07"], "control"),
 ])
