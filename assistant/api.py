@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -83,6 +83,17 @@ class _Snapshot:
     by_article: dict[str, np.ndarray]
     blocks: np.ndarray                               # block kind of each chunk (str array)
     latin: np.ndarray                                # bool: the chunk is mostly Latin script
+    terms_cache: dict = field(default_factory=dict)  # row -> term sets of its sentences (filled on first use)
+
+    def sentence_terms(self, row: int) -> list[set[str]]:
+        """The jieba terms of each sentence of chunk `row`; cut once, then reused (jieba is most of a query's cost)."""
+        terms = self.terms_cache.get(row)
+        if terms is None:
+            text = self.stored.chunks[row].text
+            a, b = self.sentence_starts[row], self.sentence_starts[row + 1]
+            terms = [set(self.tokenizer(text[s:e])) for s, e in self.stored.sentences[a:b, 1:]]
+            self.terms_cache[row] = terms   # a race only computes the same value twice
+        return terms
 
     @classmethod
     def of(cls, stored: store.StoredIndex) -> "_Snapshot":
@@ -250,12 +261,11 @@ class Assistant:
     def _evidence(self, snap: _Snapshot, row: int, qvec: np.ndarray, terms: set[str],
                   latin: bool) -> tuple[float, tuple[tuple[int, int], ...]]:
         """(support, highlight spans) of one chunk: how well its best sentence answers, and which to mark."""
-        chunk = snap.stored.chunks[row]
         a, b = snap.sentence_starts[row], snap.sentence_starts[row + 1]
         spans = snap.stored.sentences[a:b, 1:]
         if b == a:
             return 0.0, ()
-        sent_terms = [set(snap.tokenizer(chunk.text[s:e])) for s, e in spans]
+        sent_terms = snap.sentence_terms(row)
         scores = evidence.sentence_scores(qvec, snap.stored.sentence_vectors[a:b], terms, sent_terms)
         cos = snap.stored.sentence_vectors[a:b] @ qvec
         if latin and snap.latin[row]:

@@ -5,6 +5,7 @@ from index.errors import (  # noqa: F401  (re-exported: users catch them from he
     CorruptIndexError,
     IndexBusyError,
     IndexMismatchError,
+    IndexWriteError,
     ModelLoadError,
 )
 

@@ -257,7 +257,9 @@ def build_ui(assistant: Any) -> gr.Blocks:
                 include_refs: bool) -> Iterator[tuple[list, str]]:
         history = list(history or [])
         # An empty question still gets a bubble, so the error below it is scrolled into view.
-        history.append({"role": "user", "content": render.question_html((question or "").strip())})
+        # Lone surrogates cannot be sent back as JSON; the echo replaces them, `ask` below reports them.
+        echo = (question or "").strip().encode("utf-8", "replace").decode("utf-8")
+        history.append({"role": "user", "content": render.question_html(echo)})
         yield history + [{"role": "assistant", "content": render.pending_html()}], ""
         html = reply_html(assistant, question or "", top_k, scope, include_refs)
         yield history + [{"role": "assistant", "content": html}], ""
@@ -321,6 +323,7 @@ def launch_options(host: str = "127.0.0.1", port: int = 7860, auth: Any = None,
     """`Blocks.launch` arguments: loopback by default, never shared, offline, our look, no blocking."""
     return dict(
         server_name=host, server_port=port, auth=auth, share=False, inbrowser=False,
+        max_file_size=1,   # the app takes no uploads: Gradio's /upload route would otherwise store anything
         prevent_thread_lock=True, quiet=quiet, show_error=False, ssr_mode=False, pwa=False,
         mcp_server=False, enable_monitoring=False, run_history=False,
         footer_links=["api", "settings"], theme=theme(), css=CSS, js=JS, head=HEAD,

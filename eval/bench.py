@@ -262,6 +262,7 @@ def child_serve(index_dir: str, cfg: BenchConfig) -> dict:
     cycle = [questions[i % len(questions)] for i in range(cfg.asks)]
     snap = a._snapshot
     dense, k = snap.stored.dense, a.config.candidates
+    _CHUNK_TEXTS[:] = [c.text for c in snap.stored.chunks]
 
     log(f"serve: open {t_open:.1f} s; warm-up {cfg.warmup} asks")
     for q in questions[:cfg.warmup]:
@@ -285,11 +286,12 @@ def child_serve(index_dir: str, cfg: BenchConfig) -> dict:
                      "rss_after_asks_mb": vm_status("VmRSS") / MiB, "hwm_after_asks_mb": vm_status("VmHWM") / MiB}
 
     log(f"serve: stage breakdown over {cfg.breakdown_asks} asks")
-    out["stages"] = _breakdown(a, api, retrieve, questions[:cfg.breakdown_asks])
+    out["stages"], collapse_calls = _breakdown(a, api, retrieve, questions[:cfg.breakdown_asks])
     log(f"serve: cProfile over {cfg.profile_asks} asks")
     out["profile"] = _profile(a, questions[:cfg.profile_asks])
     log("serve: what-if experiments")
     out["whatif"] = _whatifs(a, questions[:cfg.whatif_asks], cfg, torch)
+    out["whatif"]["collapse"] = _collapse_whatif(collapse_calls, a.config.top_k, retrieve)
     out["per_chunk"] = _per_chunk_memory(a, index_dir)
 
     # Embedding throughput of a build (texts/s), to extrapolate build time to large corpora.
@@ -325,7 +327,14 @@ def _breakdown(a, api, retrieve, questions) -> dict:
     retrieve.dense_ranking = timer.wrap(dense_label, retrieve.dense_ranking)
     retrieve.sparse_ranking = timer.wrap("BM25 top-k selection", retrieve.sparse_ranking)
     retrieve.rrf = timer.wrap("fusion (RRF)", retrieve.rrf)
-    retrieve.collapse_duplicates = timer.wrap("near-duplicate collapse", retrieve.collapse_duplicates)
+    collapse_calls: list[tuple] = []      # replayed by what-if C
+    timed_collapse = timer.wrap("near-duplicate collapse", retrieve.collapse_duplicates)
+
+    def recording_collapse(ids, bigrams, threshold):
+        collapse_calls.append((ids, list(bigrams), threshold))
+        return timed_collapse(ids, bigrams, threshold)
+
+    retrieve.collapse_duplicates = recording_collapse
     try:
         asks = []
         for q in questions:
@@ -343,7 +352,7 @@ def _breakdown(a, api, retrieve, questions) -> dict:
     rows = [{"stage": name, "mean_ms": 1000 * sum(v) / len(asks), "p50_ms": 1000 * float(np.median(v)),
              "share": sum(v) / total} for name, v in timer.totals.items()]
     return {"asks": len(asks), "ask_mean_ms": 1000 * total / len(asks),
-            "rows": sorted(rows, key=lambda r: -r["mean_ms"])}
+            "rows": sorted(rows, key=lambda r: -r["mean_ms"])}, collapse_calls
 
 
 def _profile(a, questions, top: int = 18) -> str:
@@ -401,6 +410,49 @@ def _whatifs(a, questions, cfg: BenchConfig, torch) -> dict:
         torch.set_num_threads(default)
     out["torch_threads"] = {"default": default, "encode_ms": {str(n): percentiles_ms(v) for n, v in times.items()}}
     return out
+
+
+def collapse_until(ids: np.ndarray, bigrams: list[frozenset[str]], threshold: float, limit: int) -> np.ndarray:
+    """What-if C: `retrieve.collapse_duplicates(...)[:limit]`, stopping once `limit` passages are kept and
+    taking the union's size as |a| + |b| - |a & b| instead of building the union set."""
+    kept: list[int] = []
+    kept_grams: list[frozenset[str]] = []
+    for i, grams in zip(ids.tolist(), bigrams):
+        if len(kept) == limit:
+            break
+        if any((inter := len(grams & g)) / max(1, len(grams) + len(g) - inter) >= threshold for g in kept_grams):
+            continue
+        kept.append(i)
+        kept_grams.append(grams)
+    return np.asarray(kept, dtype=np.int64)
+
+
+def _collapse_whatif(calls: list[tuple], top_k: int, retrieve, rounds: int = 5) -> dict:
+    """Replay the collapse calls recorded during the breakdown, as shipped and as `collapse_until`."""
+    if not calls:
+        return {}
+    same = all(np.array_equal(retrieve.collapse_duplicates(*c)[:top_k], collapse_until(*c, top_k)) for c in calls)
+    times: dict[str, list[float]] = {"shipped": [], "until": []}
+    for _ in range(rounds):
+        for c in calls:
+            for name, fn in (("shipped", lambda: retrieve.collapse_duplicates(*c)[:top_k]),
+                             ("until", lambda: collapse_until(*c, top_k))):
+                t = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t)
+    # Computing the bigram sets at ask time for the passages compared, instead of holding them for every
+    # chunk: what that would cost per ask (the texts the `until` variant looks at).
+    lazy = []
+    for ids, _, _ in calls:
+        t = time.perf_counter()
+        for i in ids[:top_k + 1].tolist():
+            retrieve.char_bigrams(_CHUNK_TEXTS[i])
+        lazy.append(time.perf_counter() - t)
+    return {"calls": len(calls), "identical": bool(same), "shipped_ms": percentiles_ms(times["shipped"]),
+            "until_ms": percentiles_ms(times["until"]), "lazy_bigrams_ms": percentiles_ms(lazy)}
+
+
+_CHUNK_TEXTS: list[str] = []     # set by child_serve: chunk texts by row, for the lazy-bigram timing
 
 
 def _per_chunk_memory(a, index_dir: str) -> dict:
@@ -680,12 +732,30 @@ def render(d: dict) -> str:
           "by call:", ""]
     L += _table(["torch threads", "encode p50 ms", "p95 ms"],
                 [[th["default"], _ms(d_["p50"]), _ms(d_["p95"])], [1, _ms(one["p50"]), _ms(one["p95"])]])
-    better = "1 thread is faster" if one["p50"] < d_["p50"] else f"{th['default']} threads are faster"
-    L += [f"{better} here ({d_['p50'] / one['p50']:.2f}x at p50). A one-question batch is too small to split "
-          "well over cores; when other processes hold the cores, each OpenMP barrier also waits for a descheduled "
-          "thread. If this holds on a quiet machine too, `torch.set_num_threads(1)` for query encoding in the "
-          "serving process (not in the build, which embeds batches) is the cheapest big win; FAISS' OpenMP "
-          "shows the same effect on large flat searches (scale curve, 1-thread column).", ""]
+    if one["p50"] < d_["p50"]:
+        L += [f"1 thread is faster here ({d_['p50'] / one['p50']:.2f}x at p50). A one-question batch is too small "
+              "to split well over cores, and when other processes hold the cores each OpenMP barrier also waits "
+              "for a descheduled thread. If this holds on a quiet machine too, `torch.set_num_threads(1)` for "
+              "query encoding in the serving process (not in the build, which embeds batches) is the cheapest "
+              "big win; compare FAISS' 1-thread column in the scale curve.", ""]
+    else:
+        L += [f"{th['default']} threads are faster here ({one['p50'] / d_['p50']:.2f}x at p50): keep torch's "
+              "default for query encoding on this machine.", ""]
+
+    co = w.get("collapse")
+    if co:
+        L += ["**C. near-duplicate collapse compares every pair of the top 3 x top_k candidates** "
+              "(`retrieve.collapse_duplicates`, building a union set per pair) although only top_k survive. "
+              f"Stopping once top_k are kept, with |a ∪ b| = |a| + |b| - |a ∩ b|, gives "
+              f"{'identical' if co['identical'] else '**different**'} results on the {co['calls']} calls recorded "
+              "during the breakdown, replayed 5 times each:", ""]
+        L += _table(["collapse", "p50 ms", "p95 ms"], [
+            ["as shipped", _ms(co["shipped_ms"]["p50"]), _ms(co["shipped_ms"]["p95"])],
+            ["stop at top_k, union by formula", _ms(co["until_ms"]["p50"]), _ms(co["until_ms"]["p95"])],
+        ])
+        L += [f"Computing the bigram sets at ask time for the passages compared (instead of holding them for "
+              f"every chunk: the largest per-chunk memory item, below) would cost {_ms(co['lazy_bigrams_ms']['p50'])} "
+              f"ms per ask at p50 ({_ms(co['lazy_bigrams_ms']['p95'])} at p95).", ""]
 
     op = cold["open_index"]
     L += ["## Cold start", "",

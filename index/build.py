@@ -20,7 +20,7 @@ import numpy as np
 from index import store
 from index.chunk import CHUNKER_VERSION, Chunk, ChunkConfig, chunk_document
 from index.corpus import Skipped, SourceFile, scan_corpus
-from index.errors import AssistantError, IndexMismatchError
+from index.errors import AssistantError, IndexMismatchError, IndexWriteError
 from index.normalize import searchable
 from index.sentences import split_sentences
 from index.tokenize import Tokenizer, mine_terms
@@ -160,12 +160,17 @@ def ensure_index(corpus: Path, index_dir: Path, get_embedder: Callable[[], objec
             f"the index at {index_dir} does not match: {'; '.join(reasons)}. "
             "Run `assistant build` (or open with rebuild=True) to update it")
     log.info("rebuilding the index at %s: %s", index_dir, "; ".join(reasons))
-    with store.build_lock(index_dir, config.lock_wait_seconds):
-        store.prune(index_dir)
-        previous = _previous_vectors(index_dir)
-        report = _build(files, skipped, terms, wanted, index_dir, get_embedder(), config, previous,
-                        reasons, progress, t0)
-        store.prune(index_dir)
+    try:
+        with store.build_lock(index_dir, config.lock_wait_seconds):
+            store.prune(index_dir)
+            previous = _previous_vectors(index_dir)
+            report = _build(files, skipped, terms, wanted, index_dir, get_embedder(), config, previous,
+                            reasons, progress, t0)
+            store.prune(index_dir)
+    except OSError as e:
+        raise IndexWriteError(
+            f"cannot write the index at {index_dir} ({e.strerror or e}); make the folder writable or pass "
+            "--index with another folder") from None
     if on_commit:
         on_commit()
     return report

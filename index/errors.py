@@ -26,3 +26,7 @@ class CorruptIndexError(AssistantError):
 
 class IndexBusyError(AssistantError):
     """Another build holds the index lock."""
+
+
+class IndexWriteError(AssistantError):
+    """The index folder cannot be written (read-only, full disk, permissions)."""

@@ -168,8 +168,15 @@ def load(index_dir: Path) -> StoredIndex:
 def load_vectors(index_dir: Path) -> tuple[dict, np.ndarray, np.ndarray]:
     """Only what the embedding cache needs: (keys, chunk vectors, sentence vectors) of the live generation."""
     gen = current_generation(index_dir)
-    if gen is None or read_manifest(index_dir) is None:
+    manifest = read_manifest(index_dir)
+    if gen is None or manifest is None:
         raise CorruptIndexError(f"no index at {index_dir}")
+    # A damaged vector file must not become the next build's embedding cache (it would be re-saved with
+    # fresh checksums): check these three against the manifest before trusting them.
+    for name in ("keys.json", "vectors.npy", "sentence_vectors.npy"):
+        meta = manifest.get("files", {}).get(name)
+        if meta is None or not (gen / name).is_file() or sha256_file(gen / name) != meta["sha256"]:
+            raise CorruptIndexError(_rebuild_hint(index_dir).format(f"{name} does not match its checksum"))
     try:
         keys = json.loads((gen / "keys.json").read_text(encoding="utf-8"))
         vectors = np.load(gen / "vectors.npy", allow_pickle=False)
@@ -222,7 +229,10 @@ def prune(index_dir: Path, keep: int = 2) -> None:
     The previous generation is kept so a reader that read CURRENT just before the swap can still open it.
     Only called while holding the build lock.
     """
-    live = current_generation(index_dir)
+    try:
+        live = current_generation(index_dir)
+    except CorruptIndexError:   # the build that called us is about to replace it
+        live = None
     for p in index_dir.glob(".tmp-*"):
         shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
     gens = sorted((p for p in index_dir.glob("gen-*") if p.is_dir()), key=lambda p: p.stat().st_mtime)

@@ -8,6 +8,7 @@ kernel enforces `chmod 000` on root too (skipped, saying so, where setpriv canno
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -222,7 +223,6 @@ def test_file_changed_or_deleted_during_the_build(corpus, tmp_path, fake_embedde
         gated.gate.set()
         builder.join(120)
     first = store.load(idx)
-    import hashlib
     assert first.manifest["corpus"]["files"][changed.name] == f"sha256:{hashlib.sha256(read_bytes).hexdigest()}"
     assert deleted.name in first.manifest["corpus"]["files"]
     assert not any("红色引擎工程" in c.text for c in first.chunks)

@@ -26,7 +26,7 @@ from assistant import Assistant
 from assistant.cli import main
 from index import store
 from index.build import BuildConfig, ensure_index, passage_text
-from index.errors import AssistantError, CorruptIndexError, IndexMismatchError
+from index.errors import CorruptIndexError
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFTEST = ROOT / "tests" / "conftest.py"
@@ -221,17 +221,9 @@ DAMAGE = [
     ("sentence-vectors-values", _overwrite_data("sentence_vectors.npy", float("nan")),
      "sentence_vectors.npy does not match its checksum"),
 ]
-LAUNDERED = pytest.mark.xfail(strict=True, reason=(
-    "bug in index/store.py load_vectors(): it reads vectors.npy, sentence_vectors.npy and keys.json without "
-    "checking them against the manifest, so `assistant build --force` (what the error message advises) reuses "
-    "the damaged vectors as its embedding cache and writes them into a new generation with fresh checksums. "
-    "Fix: verify those three files' sha256 against manifest['files'] in load_vectors (CorruptIndexError on "
-    "mismatch, which _previous_vectors turns into an empty cache)"))
 
 
-@pytest.mark.parametrize("name, damage, message", [
-    pytest.param(*d, marks=LAUNDERED) if d[0] in ("vectors-values", "sentence-vectors-values") else d
-    for d in DAMAGE], ids=[d[0] for d in DAMAGE])
+@pytest.mark.parametrize("name, damage, message", DAMAGE, ids=[d[0] for d in DAMAGE])
 def test_damaged_file_keeps_the_running_assistant_and_force_rebuild_restores_it(
         live, corpus, fake_embedder, monkeypatch, name, damage, message):
     a, before = live
@@ -254,12 +246,6 @@ def test_damaged_file_keeps_the_running_assistant_and_force_rebuild_restores_it(
     assert answers(Assistant.open(corpus, index=a.index_dir, embedder=fake_embedder, rebuild=False)) == before
 
 
-UNREPAIRABLE = pytest.mark.xfail(strict=True, reason=(
-    "bug in index/store.py prune(): ensure_index decides to rebuild a folder whose CURRENT is unreadable or "
-    "names a missing generation, but its first step under the lock, store.prune(), calls current_generation() "
-    "and raises the same CorruptIndexError, so neither a rebuild nor `assistant build --force` (what the "
-    "message advises) can ever repair it. Fix: in prune, `try: live = current_generation(index_dir) except "
-    "CorruptIndexError: live = None`"))
 
 
 @pytest.mark.parametrize("name, damage, message", [
@@ -267,7 +253,6 @@ UNREPAIRABLE = pytest.mark.xfail(strict=True, reason=(
     ("current-traversal", lambda idx: (idx / "CURRENT").write_text("gen-../../etc\n"), "names a missing generation"),
     ("generation-deleted", lambda idx: shutil.rmtree(store.current_generation(idx)), "names a missing generation"),
 ], ids=["current-garbage", "current-traversal", "generation-deleted"])
-@UNREPAIRABLE
 def test_damaged_pointer_is_a_clear_error_and_a_build_repairs_it(live, corpus, fake_embedder, name, damage, message):
     a, before = live
     damage(a.index_dir)
@@ -361,12 +346,6 @@ def test_read_only_index_folder_still_answers(live, corpus, tmp_path, read_only_
     assert sorted((str(p), p.stat().st_mtime_ns) for p in a.index_dir.rglob("*")) == state
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in index/build.py ensure_index(): a stale index in a read-only folder raises a bare OSError "
-    "([Errno 30] Read-only file system: '.../build.lock') from store.build_lock, which is not an "
-    "AssistantError, so `assistant ask`/`serve` die with a traceback. Fix: in ensure_index, catch OSError "
-    "around `with store.build_lock(...)` and raise an AssistantError naming the folder, the OS reason and "
-    "the way out (make it writable, pass --index elsewhere)"))
 def test_read_only_stale_index_is_a_clear_error(live, corpus, tmp_path, read_only_ok):
     a, _ = live
     (corpus / NEW_FILE).write_text(NEW_TEXT, encoding="utf-8")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -341,11 +340,6 @@ def test_file_routes_serve_nothing_of_the_index_corpus_or_system(server):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "Gradio's /gradio_api/upload takes any file of any size from anyone who can reach the server (or who "
-    "has logged in), stores it under GRADIO_TEMP_DIR and serves it back through /gradio_api/file=, though "
-    "the app has no upload control. Fix in assistant/ui.py launch_options(): pass max_file_size=1 (bytes; "
-    "the app needs no uploads), so /upload answers 413"))
 def test_uploads_are_refused(server):
     with httpx.Client(base_url=server.url, timeout=30) as c:
         r = c.post("/gradio_api/upload", files={"files": ("note.txt", b"x" * 100_000, "text/plain")})
