@@ -9,7 +9,7 @@ another's:
   - opening the index (store.load + snapshot, no model) in a fresh process;
   - cold start to the first answer: `assistant ask ... --json`, and `python -c` import + open + ask;
   - the serving process: warm `ask` latency (highlights included) against the bare cost of one query encoding
-    plus one FAISS search, where the time goes inside `ask`, a profile, memory, and two what-if experiments
+    plus one FAISS search, where the time goes inside `ask`, a profile, memory, and three what-if experiments
     that measure candidate optimisations without changing assistant/;
   - the synthetic scale curve of eval/scale.py (10k, 100k, 1M chunks; HNSW at 1M extrapolated when too slow).
 The serving process reaches into `Assistant` internals (`_snapshot`, `_evidence`) to time them: that is the
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.scale import ScaleConfig, fit_power_law, percentiles_ms, rss_bytes
+from eval.scale import ScaleConfig, fit_power_law, percentiles_ms
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "seeds"
@@ -67,9 +67,9 @@ class BenchConfig:
 
     @classmethod
     def quick(cls) -> "BenchConfig":
-        return cls(asks=20, warmup=3, breakdown_asks=10, profile_asks=5, thread_probe=5, whatif_asks=10, embed_probe=32,
-                   cold_repeats=1,
-                   sizes=(2_000,), hnsw_full_max=2_000, hnsw_probe=0, budget_s=10 * 60)
+        return cls(asks=20, warmup=3, breakdown_asks=10, profile_asks=5, thread_probe=5, embed_probe=32,
+                   whatif_asks=10, cold_repeats=1, sizes=(2_000,), hnsw_full_max=2_000, hnsw_probe=0,
+                   budget_s=10 * 60)
 
 
 # ---------------------------------------------------------------- small helpers
