@@ -71,19 +71,38 @@ class AskConfig:
     high_margin: float = 0.03
 
 
+MEMO_MAX = 4096   # chunks whose ask-time work is remembered; far more than the candidates of many asks
+
+
+def _remember(memo: dict, key, value) -> None:
+    if len(memo) >= MEMO_MAX:
+        memo.clear()     # start over rather than track recency: refilling costs ~0.2 ms a chunk
+    memo[key] = value
+
+
 @dataclass(frozen=True)
 class _Snapshot:
     """One loaded index and what is derived from it; replaced as a whole, never mutated."""
     stored: store.StoredIndex
     tokenizer: Tokenizer
-    bigrams: tuple[frozenset[str], ...]
     sentence_starts: np.ndarray                      # first sentence row of each chunk (len n + 1)
     sentence_index: object                           # faiss index over the sentence vectors
     by_source: dict[str, np.ndarray]
     by_article: dict[str, np.ndarray]
     blocks: np.ndarray                               # block kind of each chunk (str array)
     latin: np.ndarray                                # bool: the chunk is mostly Latin script
-    terms_cache: dict = field(default_factory=dict)  # row -> term sets of its sentences (filled on first use)
+    # Memos of per-chunk work done at ask time, for the chunks asks actually return. Bounded: at a million
+    # chunks, memos of every chunk would outgrow the index itself (bigram sets ~12 KB a chunk).
+    terms_cache: dict = field(default_factory=dict)  # row -> term sets of its sentences
+    bigrams_cache: dict = field(default_factory=dict)  # row -> character bigrams
+
+    def bigrams(self, row: int) -> frozenset[str]:
+        """Character bigrams of chunk `row`, for the near-duplicate test; computed when first compared."""
+        grams = self.bigrams_cache.get(row)
+        if grams is None:
+            grams = retrieve.char_bigrams(self.stored.chunks[row].text)
+            _remember(self.bigrams_cache, row, grams)
+        return grams
 
     def sentence_terms(self, row: int) -> list[set[str]]:
         """The jieba terms of each sentence of chunk `row`; cut once, then reused (jieba is most of a query's cost)."""
@@ -92,7 +111,7 @@ class _Snapshot:
             text = self.stored.chunks[row].text
             a, b = self.sentence_starts[row], self.sentence_starts[row + 1]
             terms = [set(self.tokenizer(text[s:e])) for s, e in self.stored.sentences[a:b, 1:]]
-            self.terms_cache[row] = terms   # a race only computes the same value twice
+            _remember(self.terms_cache, row, terms)   # a race only computes the same value twice
         return terms
 
     @classmethod
@@ -110,8 +129,7 @@ class _Snapshot:
 
         sentence_index = faiss.IndexFlatIP(stored.sentence_vectors.shape[1])
         sentence_index.add(np.ascontiguousarray(stored.sentence_vectors, dtype=np.float32))
-        return cls(stored, Tokenizer(list(stored.terms)),
-                   tuple(retrieve.char_bigrams(c.text) for c in chunks), starts, sentence_index,
+        return cls(stored, Tokenizer(list(stored.terms)), starts, sentence_index,
                    {k: np.asarray(v) for k, v in by_source.items()},
                    {k: np.asarray(v) for k, v in by_article.items()},
                    np.asarray([c.block for c in chunks]), np.asarray([is_latin(c.text) for c in chunks]))
@@ -174,6 +192,13 @@ class Assistant:
                 self._snapshot = _Snapshot.of(store.load(self.index_dir))
         return report
 
+    def warm_up(self) -> None:
+        """Do now the one-off work of a first question (tracing the model, jieba's dictionary), not on it."""
+        warm = getattr(self.embedder, "warm_up", None)
+        if warm is not None:
+            warm()
+        self._snapshot.tokenizer("党建")
+
     @property
     def manifest(self) -> dict:
         return self._snapshot.stored.manifest
@@ -224,7 +249,8 @@ class Assistant:
             scores, ids = scores[order], ids[order]
         ids = _one_per_front_block(snap, ids)
         head = ids[: top_k * 3]
-        kept = retrieve.collapse_duplicates(head, [snap.bigrams[i] for i in head], cfg.duplicate_jaccard)[:top_k]
+        kept = retrieve.collapse_duplicates(head, (snap.bigrams(i) for i in head.tolist()), cfg.duplicate_jaccard,
+                                            limit=top_k)
         score_of = dict(zip(ids.tolist(), scores.tolist()))
 
         threshold = cfg.found_support_latin if latin else cfg.found_support

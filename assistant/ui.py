@@ -11,6 +11,7 @@ client; it is thread-safe, so the events run up to `CONCURRENCY` at a time in Gr
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -345,6 +346,9 @@ def start(assistant: Any, host: str = "127.0.0.1", port: int = 7860, auth: Any =
 def serve(assistant: Any, host: str = "127.0.0.1", port: int = 7860, auth: Any = None) -> None:
     """Serve the chat on http://host:port until interrupted (loopback only unless `host` says so)."""
     demo = start(assistant, host=host, port=port, auth=auth)
+    # Once the UI is up, not beside the import of gradio (the two compete for the GIL, and together took 4x
+    # longer). A question asked meanwhile takes the slower eager path instead of waiting.
+    threading.Thread(target=assistant.warm_up, name="warm-up", daemon=True).start()
     print(f"政策文献问答助手 is ready: http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
     try:
         demo.block_thread()

@@ -1,15 +1,22 @@
 """Scale curve on synthetic data: how dense search and BM25 behave at 10k, 100k, 1M chunks.
 
-No model runs here: chunks are random unit vectors (dim 384, float32, like multilingual-e5-small) and token
-lists drawn from a Zipf-distributed vocabulary, so only the index structures are measured. The approximate
-index is built by `index.build._dense_index` with `BuildConfig`'s own HNSW settings (forced at every size with
-`flat_max=0`), and searched through `assistant.retrieve`, so this measures the shipped code.
+No model runs here: chunks are unit vectors (dim 384, float32, like multilingual-e5-small) and token lists drawn
+from a Zipf-distributed vocabulary, so only the index structures are measured. Two vector distributions:
 
-Random vectors are the hardest case for HNSW: they have no cluster structure, so every neighbourhood is about
-as far as any other and the greedy graph walk needs a wide beam; real embeddings reach a given recall with a
-smaller efSearch. Recall measured here is a lower bound for real data of the same size.
+  random   isotropic: uniform on the sphere. Every neighbourhood looks alike, so no approximate index can skip
+           much of the data: the hardest case, where an IVF must scan nearly every list.
+  e5       "e5-like": a Gaussian with the mean and covariance of real multilingual-e5 embeddings (fitted by
+           eval/bench.py on the chunk and sentence vectors of an index it built), normalized. Like real
+           embeddings it is anisotropic (a strong common direction, a few dominant axes), which an IVF exploits.
 
-    python -m eval.scale --n 10000 --kinds flat,hnsw,bm25      # one size, one JSON line on stdout
+The approximate index is the product's: `index.dense.train_ivf` (nlist from `nlist_for`), filled, then tuned by
+`index.dense.tune_nprobe` on probe queries of the same distribution, as `assistant build` does on sentence vectors;
+searched through `assistant.retrieve.dense_ranking`. The sweep reports recall@10 against exact search for every
+nprobe from 1 to nlist (doubling) on other queries than the probes. Searches are timed one query at a time on one
+FAISS thread, as `ask` runs them; builds use every core.
+
+    python -m eval.scale --n 10000 --kinds flat,ivf,bm25                        # one JSON line on stdout
+    python -m eval.scale --n 10000 --dist e5 --e5-stats stats.npy --kinds flat,ivf
 """
 from __future__ import annotations
 
@@ -23,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-KINDS = ("flat", "hnsw", "bm25")
+KINDS = ("flat", "ivf", "bm25")
+DISTRIBUTIONS = ("random", "e5")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +43,9 @@ class ScaleConfig:
     stop_ranks: int = 50           # query terms skip the most frequent ranks, as the real tokenizer drops stopwords
     query_tokens: int = 6
     queries: int = 200             # for latency and recall
-    latency_queries_max_n: int = 50   # fewer single-query timings where one flat search scans > 200k vectors
+    latency_queries_max_n: int = 50   # fewer single-query timings where one search may scan > 200k vectors
     k: int = 60                    # candidates per retriever, as AskConfig.candidates
-    recall_k: int = 10
-    recall_target: float = 0.98
-    ef_sweep: tuple[int, ...] = (128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
+    sweep_stop_recall: float = 0.999  # the nprobe sweep ends past the tuned value once recall reaches this
     seed: int = 0
 
 
@@ -54,21 +60,37 @@ def percentiles_ms(seconds: list[float] | np.ndarray) -> dict:
             "n": int(ms.size)}
 
 
-def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int) -> float:
-    """Mean share of the true top-k ids (rows of `truth`) that appear in the top-k of `found`."""
-    if found.shape[0] != truth.shape[0]:
-        raise ValueError(f"found has {found.shape[0]} queries, truth {truth.shape[0]}; pass the same queries")
-    if truth.shape[1] < k or found.shape[1] < k:
-        raise ValueError(f"need at least k={k} columns, got found {found.shape[1]}, truth {truth.shape[1]}")
-    hits = [len(set(f[:k].tolist()) & set(t[:k].tolist())) for f, t in zip(found, truth)]
-    return float(np.mean(hits)) / k
+def fit_gaussian(vectors: np.ndarray) -> np.ndarray:
+    """float64 (d + 1, d): the mean (row 0) and covariance (rows 1..d) of `vectors`, as one array for np.save."""
+    x = np.asarray(vectors, dtype=np.float64)
+    if x.ndim != 2 or len(x) < 2:
+        raise ValueError(f"need at least 2 vectors of shape (n, d) to fit a Gaussian, got shape {x.shape}")
+    return np.vstack([x.mean(axis=0), np.cov(x, rowvar=False)])
 
 
-def unit_vectors(n: int, dim: int, rng: np.random.Generator, block: int = 100_000) -> np.ndarray:
-    """float32 (n, dim) rows uniform on the unit sphere, generated in blocks to bound temporary memory."""
+def gaussian_factor(stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, A) with A @ A.T = cov, from `fit_gaussian`'s array: mean + z @ A.T samples the Gaussian.
+
+    By eigendecomposition, not Cholesky: a covariance fitted on fewer vectors than dimensions is singular.
+    """
+    mean, cov = stats[0], stats[1:]
+    if cov.shape != (len(mean), len(mean)):
+        raise ValueError(f"expected a ({len(mean) + 1}, {len(mean)}) mean + covariance array, got {stats.shape}")
+    w, v = np.linalg.eigh(cov)
+    return mean.astype(np.float32), (v * np.sqrt(np.clip(w, 0, None))).astype(np.float32)
+
+
+def unit_vectors(n: int, dim: int, rng: np.random.Generator, shape: tuple[np.ndarray, np.ndarray] | None = None,
+                 block: int = 100_000) -> np.ndarray:
+    """float32 (n, dim) unit rows: uniform on the sphere, or a Gaussian `shape` = (mean, A) normalized.
+
+    Generated in blocks to bound temporary memory.
+    """
     out = np.empty((n, dim), dtype=np.float32)
     for start in range(0, n, block):
         part = rng.standard_normal((min(block, n - start), dim), dtype=np.float32)
+        if shape is not None:
+            part = part @ shape[1].T + shape[0]
         part /= np.linalg.norm(part, axis=1, keepdims=True)
         out[start:start + len(part)] = part
     return out
@@ -95,14 +117,6 @@ def synthetic_queries(cfg: ScaleConfig, rng: np.random.Generator) -> list[list[s
     return [[f"w{i}" for i in rng.choice(cfg.vocab, size=cfg.query_tokens, p=p)] for _ in range(cfg.queries)]
 
 
-def fit_power_law(ns: list[int], seconds: list[float]) -> tuple[float, float]:
-    """(a, alpha) of seconds = a * n**alpha, least squares in log-log over the given points (>= 2)."""
-    if len(ns) < 2:
-        raise ValueError(f"need at least 2 sizes to fit a power law, got {len(ns)}")
-    alpha, log_a = np.polyfit(np.log(ns), np.log(seconds), 1)
-    return float(np.exp(log_a)), float(alpha)
-
-
 def rss_bytes() -> int:
     """Resident set size of this process now (Linux /proc)."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -111,97 +125,122 @@ def rss_bytes() -> int:
     raise RuntimeError("VmRSS not found in /proc/self/status (this benchmark needs Linux)")
 
 
-def hnsw_bytes(index) -> int:
-    """Bytes an IndexHNSWFlat holds: the float32 vectors plus the graph (neighbour lists, levels, offsets)."""
-    h = index.hnsw
-    return int(index.ntotal * index.d * 4 + h.neighbors.size() * 4 + h.levels.size() * 4 + h.offsets.size() * 8)
+def ivf_bytes(index) -> int:
+    """Bytes an IndexIVFFlat holds: the float32 vectors, their int64 ids in the lists, the centroids."""
+    return int(index.ntotal * (index.d * 4 + 8) + index.nlist * index.d * 4)
 
 
-# ---------------------------------------------------------------- measurement (one size per process)
+# ---------------------------------------------------------------- measurement (one size and distribution per process)
 
 def _log(msg: str) -> None:
     print(f"[scale {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def _time_dense(index, queries: np.ndarray, k: int) -> tuple[dict, np.ndarray]:
+def _time_dense(index, queries: np.ndarray, k: int) -> dict:
+    """Single-query latency through the product's search path, on one FAISS thread as `ask` runs it."""
+    import faiss
+
     from assistant.retrieve import dense_ranking
 
-    times, found = [], np.full((len(queries), k), -1, dtype=np.int64)
-    for row, q in enumerate(queries):
-        t = time.perf_counter()
-        _, ids = dense_ranking(index, q, k, None)
-        times.append(time.perf_counter() - t)
-        found[row, :len(ids)] = ids
-    return percentiles_ms(times), found
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        times = []
+        for q in queries:
+            t = time.perf_counter()
+            dense_ranking(index, q, k, None)
+            times.append(time.perf_counter() - t)
+    finally:
+        faiss.omp_set_num_threads(threads)
+    return percentiles_ms(times)
 
 
-def measure(n: int, kinds: tuple[str, ...], cfg: ScaleConfig = ScaleConfig()) -> dict:
+def measure(n: int, kinds: tuple[str, ...], dist: str = "random", stats: np.ndarray | None = None,
+            cfg: ScaleConfig = ScaleConfig()) -> dict:
     """Build and query the requested index kinds over `n` synthetic chunks; returns one JSON-able dict.
 
-    Flat is always built: it is the exact ground truth HNSW's recall is measured against.
+    The exact top-10 of every query (the ground truth of the IVF's recall) is computed whatever `kinds` holds.
     """
     import faiss
 
-    from index.build import BuildConfig, _dense_index
+    from index.dense import DenseConfig, exact_top_k, flat_index, nlist_for
 
     bad = [k for k in kinds if k not in KINDS]
-    if bad or n < cfg.k:
-        raise ValueError(f"kinds must be among {KINDS} and n >= {cfg.k}; got kinds={kinds}, n={n}")
+    if bad or n < cfg.k or dist not in DISTRIBUTIONS or (dist == "e5") != (stats is not None):
+        raise ValueError(f"kinds must be among {KINDS}, n >= {cfg.k}, dist among {DISTRIBUTIONS} with stats for "
+                         f"(and only for) e5; got kinds={kinds}, n={n}, dist={dist!r}, stats={stats is not None}")
+    dense_cfg = DenseConfig()
     rng = np.random.default_rng(cfg.seed)
-    out: dict = {"n": n, "config": asdict(cfg), "faiss_threads": faiss.omp_get_max_threads()}
+    shape = gaussian_factor(stats) if stats is not None else None
+    out: dict = {"n": n, "distribution": dist, "config": asdict(cfg), "dense_config": asdict(dense_cfg),
+                 "faiss_threads": faiss.omp_get_max_threads()}
     base = rss_bytes()
-    vectors = unit_vectors(n, cfg.dim, rng)
-    queries = unit_vectors(cfg.queries, cfg.dim, rng)
+    vectors = unit_vectors(n, cfg.dim, rng, shape)
+    queries = unit_vectors(cfg.queries, cfg.dim, rng, shape)
+    probes = unit_vectors(dense_cfg.probes, cfg.dim, rng, shape)    # the build tunes on these, never on `queries`
     out["vectors_rss_mb"] = (rss_bytes() - base) / 2**20
     n_lat = cfg.queries if n <= 200_000 else cfg.latency_queries_max_n
+    truth = exact_top_k(vectors, queries, dense_cfg.recall_k)
+    # How alike the vectors are: about 0 for random ones; real e5 embeddings sit around 0.7-0.9 of each other.
+    out["mean_cosine"] = float(np.mean(np.sum(queries[:100] * vectors[:100], axis=1)))
 
-    _log(f"n={n}: flat")
-    before = rss_bytes()
-    t = time.perf_counter()
-    flat = _dense_index(vectors, BuildConfig().index_settings(0))   # index_settings(0) -> flat
-    build_s = time.perf_counter() - t
-    rss_delta = rss_bytes() - before
-    latency, _ = _time_dense(flat, queries[:n_lat], cfg.k)
-    # One query spread over OpenMP threads: worth it on idle cores, a loss when other processes hold them.
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    latency_1, _ = _time_dense(flat, queries[:n_lat], cfg.k)
-    faiss.omp_set_num_threads(threads)
-    _, truth = flat.search(queries, cfg.recall_k)    # batched: the exact top-10 for every query
     if "flat" in kinds:
-        out["flat"] = {"build_s": build_s, "index_mb": flat.ntotal * flat.d * 4 / 2**20,
-                       "rss_delta_mb": rss_delta / 2**20, "latency_ms": latency,
-                       "latency_1thread_ms": latency_1}
-    del flat
-
-    if "hnsw" in kinds:
-        settings = BuildConfig(flat_max=0).index_settings(n)
-        _log(f"n={n}: HNSW build {settings}")
+        _log(f"n={n} {dist}: flat")
         before = rss_bytes()
         t = time.perf_counter()
-        hnsw = _dense_index(vectors, settings)
+        flat = flat_index(vectors)
         build_s = time.perf_counter() - t
-        rss_delta = rss_bytes() - before
-        _log(f"n={n}: HNSW built in {build_s:.1f} s")
-        latency, found = _time_dense(hnsw, queries[:n_lat], cfg.k)
-        sweep = [{"ef_search": settings["ef_search"], "recall": recall_at_k(found, truth[:n_lat], cfg.recall_k),
-                  "latency_ms": latency}]
-        for ef in (e for e in cfg.ef_sweep if e > settings["ef_search"]):
-            if sweep[-1]["recall"] >= cfg.recall_target:
-                break
-            hnsw.hnsw.efSearch = ef
-            lat, found = _time_dense(hnsw, queries[:n_lat], cfg.k)
-            sweep.append({"ef_search": ef, "recall": recall_at_k(found, truth[:n_lat], cfg.recall_k),
-                          "latency_ms": lat})
-        out["hnsw"] = {"settings": settings, "build_s": build_s, "index_mb": hnsw_bytes(hnsw) / 2**20,
-                       "rss_delta_mb": rss_delta / 2**20, "latency_ms": sweep[0]["latency_ms"],
-                       "recall": sweep[0]["recall"], "ef_sweep": sweep}
-        del hnsw
+        out["flat"] = {"build_s": build_s, "index_mb": flat.ntotal * flat.d * 4 / 2**20,
+                       "rss_delta_mb": (rss_bytes() - before) / 2**20,
+                       "latency_ms": _time_dense(flat, queries[:n_lat], cfg.k)}
+        del flat
+    if "ivf" in kinds:
+        out["ivf"] = _measure_ivf(vectors, queries, probes, truth, n_lat, nlist_for(n), dense_cfg, cfg, dist)
     del vectors
 
     if "bm25" in kinds:
         out["bm25"] = _measure_bm25(n, cfg, rng)
     return out
+
+
+def _measure_ivf(vectors, queries, probes, truth, n_lat, nlist, dense_cfg, cfg, dist) -> dict:
+    """The product's IVF: trained, filled, tuned on `probes`; then an nprobe sweep on `queries`."""
+    import faiss
+
+    from index.dense import exact_top_k, recall_at_k, train_ivf, tune_nprobe
+
+    n, k10 = len(vectors), dense_cfg.recall_k
+    _log(f"n={n} {dist}: IVF nlist={nlist}, training")
+    before = rss_bytes()
+    t = time.perf_counter()
+    ivf = train_ivf(vectors, nlist, dense_cfg.seed)
+    train_s = time.perf_counter() - t
+    t = time.perf_counter()
+    ivf.add(vectors)
+    add_s = time.perf_counter() - t
+    rss_delta = rss_bytes() - before
+    t = time.perf_counter()
+    probe_truth = exact_top_k(vectors, probes, k10)
+    nprobe, probe_recall = tune_nprobe(ivf, probes, probe_truth, dense_cfg.target_recall, k10,
+                                       dense_cfg.start_nprobe)
+    tune_s = time.perf_counter() - t
+    _log(f"n={n} {dist}: IVF trained {train_s:.1f} s, added {add_s:.1f} s, tuned nprobe {nprobe} "
+         f"(probe recall {probe_recall:.3f}) in {tune_s:.1f} s; sweep")
+    sweep, p = [], 1
+    while p <= nlist:
+        _, found = ivf.search(queries, k10, params=faiss.SearchParametersIVF(nprobe=p))   # batched, every core
+        ivf.nprobe = p
+        sweep.append({"nprobe": p, "recall": recall_at_k(found, truth, k10),
+                      "latency_ms": _time_dense(ivf, queries[:n_lat], cfg.k)})
+        if p >= nprobe and sweep[-1]["recall"] >= cfg.sweep_stop_recall:
+            break
+        p *= 2
+    at_tuned = next(s for s in sweep if s["nprobe"] == nprobe)
+    return {"nlist": nlist, "train_size": min(n, 64 * nlist), "train_s": train_s, "add_s": add_s,
+            "build_s": train_s + add_s, "tune_s": tune_s, "index_mb": ivf_bytes(ivf) / 2**20,
+            "rss_delta_mb": rss_delta / 2**20, "nprobe": nprobe, "probe_recall": probe_recall,
+            "probes": len(probes), "product_choice": "ivf" if dense_cfg.ivf_pays(nprobe, nlist) else "flat",
+            "recall": at_tuned["recall"], "latency_ms": at_tuned["latency_ms"], "sweep": sweep}
 
 
 def _measure_bm25(n: int, cfg: ScaleConfig, rng: np.random.Generator) -> dict:
@@ -238,12 +277,21 @@ def _measure_bm25(n: int, cfg: ScaleConfig, rng: np.random.Generator) -> dict:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, required=True, help="number of synthetic chunks")
-    p.add_argument("--kinds", default="flat,hnsw,bm25", help=f"comma-separated subset of {','.join(KINDS)}")
+    p.add_argument("--kinds", default="flat,ivf,bm25", help=f"comma-separated subset of {','.join(KINDS)}")
+    p.add_argument("--dist", default="random", choices=DISTRIBUTIONS, help="vector distribution")
+    p.add_argument("--e5-stats", type=Path, help="mean + covariance of real embeddings (.npy from fit_gaussian); "
+                                                 "required with --dist e5")
     p.add_argument("--queries", type=int, default=ScaleConfig().queries)
     args = p.parse_args(argv)
+    if args.dist == "e5" and args.e5_stats is None:
+        p.error("--dist e5 needs --e5-stats FILE: the mean and covariance of real embeddings (fit_gaussian's array, "
+                "as eval/bench.py saves it)")
+    if args.dist != "e5" and args.e5_stats is not None:
+        p.error(f"--e5-stats is only for --dist e5, got --dist {args.dist}")
+    stats = np.load(args.e5_stats, allow_pickle=False) if args.e5_stats else None
     cfg = ScaleConfig(queries=args.queries)
     t = time.perf_counter()
-    result = measure(args.n, tuple(k for k in args.kinds.split(",") if k), cfg)
+    result = measure(args.n, tuple(k for k in args.kinds.split(",") if k), args.dist, stats, cfg)
     result["seconds"] = time.perf_counter() - t
     result["peak_rss_mb"] = _vm_hwm() / 2**20
     result["loadavg"] = os.getloadavg()

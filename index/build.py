@@ -20,6 +20,7 @@ import numpy as np
 from index import store
 from index.chunk import CHUNKER_VERSION, Chunk, ChunkConfig, chunk_document
 from index.corpus import Skipped, SourceFile, scan_corpus
+from index.dense import TYPES, DenseConfig, build_dense, describe, probe_queries
 from index.errors import AssistantError, IndexMismatchError, IndexWriteError
 from index.normalize import searchable
 from index.sentences import split_sentences
@@ -34,20 +35,8 @@ EMBED_BATCH = 32
 @dataclass(frozen=True, slots=True)
 class BuildConfig:
     chunker: ChunkConfig = field(default_factory=ChunkConfig)
-    # Exact search up to this many chunks, HNSW above. Measured (eval/results/bench.json): flat search of 100k
-    # chunks costs 17 ms on one thread, while HNSW (M=32, efSearch=128) reached only 0.32 recall@10 on 100k random
-    # vectors, so exact search is kept as long as it stays fast.
-    flat_max: int = 200_000
-    hnsw_m: int = 32
-    hnsw_ef_construction: int = 200
-    hnsw_ef_search: int = 128
+    dense: DenseConfig = field(default_factory=DenseConfig)   # exact or IVF, and how the IVF is tuned
     lock_wait_seconds: float = 600.0
-
-    def index_settings(self, n: int) -> dict:
-        if n <= self.flat_max:
-            return {"type": "flat", "metric": "inner_product"}
-        return {"type": "hnsw", "metric": "inner_product", "m": self.hnsw_m,
-                "ef_construction": self.hnsw_ef_construction, "ef_search": self.hnsw_ef_search}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +51,14 @@ class BuildReport:
     reused: int                   # texts whose vectors came from the previous generation
     skipped: tuple[Skipped, ...]
     seconds: float
+    dense: str = ""               # the approximate index, or why exact search was kept above flat_max
 
     def summary(self) -> str:
         what = "built" if self.built else "up to date"
         line = (f"index {what}: {self.files} files, {self.articles} articles, {self.chunks} chunks "
                 f"({self.embedded} texts embedded, {self.reused} reused) in {self.seconds:.1f} s -> {self.index_dir}")
+        if self.dense:
+            line += f"; {self.dense}"
         if self.skipped:
             line += "; skipped " + ", ".join(f"{s.rel} ({s.reason})" for s in self.skipped)
         return line
@@ -120,6 +112,9 @@ def stale_reasons(manifest: dict | None, wanted: dict, files: list[SourceFile], 
         reasons.append("tokenizer settings or user dictionary changed")
     if manifest.get("chunker") != wanted["chunker"]:
         reasons.append(f"chunker settings {manifest.get('chunker')} -> {wanted['chunker']}")
+    kind = manifest.get("index", {}).get("type")
+    if kind not in TYPES:   # e.g. "hnsw" from an older version, which the search path no longer handles
+        reasons.append(f"dense index type {kind!r} is no longer built ({' or '.join(TYPES)} now)")
     have = manifest.get("corpus", {}).get("files", {})
     now = {f.rel: f"sha256:{f.sha256}" for f in files}
     added = sorted(now.keys() - have.keys())
@@ -210,20 +205,6 @@ def _embed(embedder, texts: list[str], keys: list[str], cache: dict[str, np.ndar
     return out, len(todo)
 
 
-def _dense_index(vectors: np.ndarray, settings: dict):
-    import faiss
-
-    d = vectors.shape[1]
-    if settings["type"] == "flat":
-        index = faiss.IndexFlatIP(d)
-    else:
-        index = faiss.IndexHNSWFlat(d, settings["m"], faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = settings["ef_construction"]
-        index.hnsw.efSearch = settings["ef_search"]
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
-
-
 def _build(files, skipped, terms, wanted, index_dir, embedder, config, cache, reasons, progress, t0):
     # The new generation's folder exists from the start, so a build killed at any point leaves only a
     # `.tmp-*` folder that no reader looks at and the next build removes.
@@ -260,8 +241,9 @@ def _fill(gen, files, skipped, terms, wanted, embedder, config, cache, reasons, 
     bm25 = bm25s.BM25()
     bm25.index([tokenizer(bm25_text(c)) or [""] for c in chunks], show_progress=False)
 
-    settings = config.index_settings(len(chunks))
-    faiss.write_index(_dense_index(vectors, settings), str(gen.path / "dense.faiss"))
+    dense, settings = build_dense(vectors, probe_queries(vectors, svectors, config.dense), config.dense)
+    faiss.write_index(dense, str(gen.path / "dense.faiss"))
+    del dense
     bm25.save(str(gen.path / "bm25"), show_progress=False)
     with open(gen.path / "chunks.jsonl", "w", encoding="utf-8") as fh:
         for c in chunks:
@@ -285,4 +267,4 @@ def _fill(gen, files, skipped, terms, wanted, embedder, config, cache, reasons, 
     }
     gen.commit(manifest)
     return BuildReport(gen.index_dir, True, tuple(reasons), len(files), articles, len(chunks), n1 + n2,
-                       len(ptexts) + len(stexts) - n1 - n2, tuple(skipped), seconds)
+                       len(ptexts) + len(stexts) - n1 - n2, tuple(skipped), seconds, describe(settings))

@@ -5,7 +5,7 @@ Layout of an index folder:
     gen-<time>-<rand>/      one complete index; a build writes a new one beside it
         chunks.jsonl        the chunk table (UTF-8 JSON lines)
         vectors.npy         float32 (n, d) chunk embeddings, L2-normalized
-        dense.faiss         FAISS inner-product index over the same vectors
+        dense.faiss         FAISS inner-product index over the same vectors (exact, or IVF: index/dense.py)
         bm25/               bm25s' own save (npy arrays + JSON vocabulary)
         terms.txt           the jieba user dictionary the BM25 tokens were cut with
         sentences.npy       int32 (m, 3): chunk row, start, end of each sentence in the chunk text
@@ -155,6 +155,10 @@ def load(index_dir: Path) -> StoredIndex:
         keys = json.loads((gen / "keys.json").read_text(encoding="utf-8"))
         terms = tuple(ln for ln in (gen / "terms.txt").read_text(encoding="utf-8").splitlines() if ln)
         dense = faiss.read_index(str(gen / "dense.faiss"))
+        if manifest["index"]["type"] == "ivf":
+            # The tuned nprobe is the manifest's (what the build measured the recall at), not whatever the
+            # file or a faiss default says.
+            faiss.extract_index_ivf(dense).nprobe = int(manifest["index"]["nprobe"])
         bm25 = bm25s.BM25.load(str(gen / "bm25"), show_progress=False, allow_pickle=False)
     except Exception as e:  # any parse failure of a file that passed the size check means corruption
         raise CorruptIndexError(hint.format(f"{type(e).__name__}: {e}")) from None

@@ -2,7 +2,9 @@ import faiss
 import numpy as np
 import pytest
 
-from assistant.retrieve import char_bigrams, collapse_duplicates, dense_ranking, rrf, sparse_ranking
+from assistant.retrieve import (char_bigrams, collapse_duplicates, dense_ranking, filtered_nprobe, rrf,
+                                sparse_ranking)
+from index.dense import train_ivf
 
 
 def test_rrf_rewards_agreement_and_breaks_ties_by_id():
@@ -32,15 +34,42 @@ def test_collapse_keeps_first_of_near_duplicates():
     assert kept.tolist() == [4, 2]
 
 
-@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_collapse_stops_reading_bigrams_at_the_limit():
+    texts = ["甲乙丙丁戊己", "甲乙丙丁戊己", "庚辛壬癸子丑", "寅卯辰巳午未", "申酉戌亥天地"]
+    read = []
+
+    def lazy():
+        for t in texts:
+            read.append(t)
+            yield char_bigrams(t)
+
+    kept = collapse_duplicates(np.arange(5), lazy(), 0.8, limit=2)
+    assert kept.tolist() == [0, 2]          # the duplicate (1) skipped, then stopped after two kept
+    assert len(read) == 3                   # texts 3 and 4 never had their bigrams computed
+    assert collapse_duplicates(np.arange(5), [char_bigrams(t) for t in texts], 0.8).tolist() == [0, 2, 3, 4]
+
+
+def _unit(rng, n, d):
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def _index(kind, X, nprobe=32):
+    """Exact, or an IVF of 64 lists (as index/dense.py builds it) scanning `nprobe` of them."""
+    if kind == "flat":
+        index = faiss.IndexFlatIP(X.shape[1])
+    else:
+        index = train_ivf(X, 64)
+        index.nprobe = nprobe
+    index.add(X)
+    return index
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
 def test_dense_ranking_matches_brute_force(kind):
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(2000, 32)).astype(np.float32)
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    index = faiss.IndexFlatIP(32) if kind == "flat" else faiss.IndexHNSWFlat(32, 32, faiss.METRIC_INNER_PRODUCT)
-    if kind == "hnsw":
-        index.hnsw.efSearch = 256
-    index.add(X)
+    X = _unit(rng, 2000, 32)
+    index = _index(kind, X)
     recalls = []
     for q in X[:20] + 0.1 * rng.normal(size=(20, 32)).astype(np.float32):
         truth = np.argsort(-(X @ q), kind="stable")[:10]
@@ -49,13 +78,39 @@ def test_dense_ranking_matches_brute_force(kind):
     assert np.mean(recalls) >= (1.0 if kind == "flat" else 0.95)
 
 
-def test_dense_ranking_filter_returns_only_allowed():
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_dense_ranking_filter_returns_only_allowed(kind):
     rng = np.random.default_rng(1)
-    X = rng.normal(size=(100, 8)).astype(np.float32)
-    index = faiss.IndexFlatIP(8)
-    index.add(X)
-    allowed = np.array([3, 50, 77])
-    _, ids = dense_ranking(index, X[0], 10, allowed)
-    assert sorted(ids.tolist()) == [3, 50, 77]
-    truth = allowed[np.argsort(-(X[allowed] @ X[0]))]
-    assert ids.tolist() == truth.tolist()
+    X = _unit(rng, 2000, 8)
+    index = _index(kind, X, nprobe=2)
+    allowed = np.array([3, 50, 77, 1500, 1999])
+    for q in X[:10]:
+        _, ids = dense_ranking(index, q, 10, allowed)
+        # all allowed ids, in exact order: a small filter makes the IVF scan every list
+        assert ids.tolist() == allowed[np.argsort(-(X[allowed] @ q))].tolist()
+
+
+def test_filtered_ivf_search_scans_at_least_the_tuned_nprobe():
+    rng = np.random.default_rng(2)
+    X = _unit(rng, 2000, 32)
+    index = _index("ivf", X, nprobe=16)
+    everything = np.arange(len(X))
+    for q in X[:10] + 0.1 * rng.normal(size=(10, 32)).astype(np.float32):
+        unfiltered = dense_ranking(index, q, 10, None)[1]
+        assert dense_ranking(index, q, 10, everything)[1].tolist() == unfiltered.tolist()
+    # ... which SearchParametersIVF's default would not: it scans one list unless told otherwise
+    sel = faiss.IDSelectorBatch(everything)
+    _, I = index.search(X[:10], 10, params=faiss.SearchParametersIVF(sel=sel))
+    _, J = index.search(X[:10], 10)
+    assert faiss.SearchParametersIVF().nprobe == 1 and not np.array_equal(I, J)
+
+
+@pytest.mark.parametrize("nprobe, nlist, allowed, total, want", [
+    (16, 1024, 100_000, 100_000, 16),    # no filter in effect: the tuned value
+    (16, 1024, 50_000, 100_000, 32),     # half the vectors allowed: twice the lists
+    (16, 1024, 3_000, 100_000, 534),     # rounded up
+    (16, 1024, 20, 100_000, 1024),       # a few documents: every list (exact)
+    (16, 1024, 0, 100_000, 1024),
+])
+def test_filtered_nprobe(nprobe, nlist, allowed, total, want):
+    assert filtered_nprobe(nprobe, nlist, allowed, total) == want

@@ -9,37 +9,12 @@ import numpy as np
 import pytest
 
 from eval.bench import StageTimer, render
-from eval.scale import ScaleConfig, fit_power_law, percentiles_ms, recall_at_k, synthetic_tokens, unit_vectors
+from eval.scale import (ScaleConfig, fit_gaussian, gaussian_factor, ivf_bytes, percentiles_ms, synthetic_tokens,
+                        unit_vectors)
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = ("## Machine", "## Warm ask latency", "## Where the time goes", "## Hot spots", "## Cold start",
             "## Index build and open", "## Memory", "## Scale curve (synthetic)", "## What fits on one 2-core")
-
-
-@pytest.mark.parametrize("found, truth, k, want", [
-    ([[1, 2, 3]], [[1, 2, 3]], 3, 1.0),
-    ([[3, 2, 1]], [[1, 2, 3]], 3, 1.0),             # order inside the top-k does not matter
-    ([[1, 9, 8]], [[1, 2, 3]], 3, 1 / 3),
-    ([[1, 2, 9, 3]], [[1, 2, 3, 4]], 2, 1.0),       # only the first k columns count
-    ([[1, 2], [7, 8]], [[1, 2], [1, 2]], 2, 0.5),   # mean over queries
-])
-def test_recall_at_k(found, truth, k, want):
-    assert recall_at_k(np.array(found), np.array(truth), k) == pytest.approx(want)
-
-
-def test_recall_at_k_rejects_mismatched_shapes():
-    with pytest.raises(ValueError, match="found has 1 queries, truth 2"):
-        recall_at_k(np.zeros((1, 10)), np.zeros((2, 10)), 10)
-    with pytest.raises(ValueError, match="need at least k=10 columns"):
-        recall_at_k(np.zeros((1, 5)), np.zeros((1, 10)), 10)
-
-
-def test_fit_power_law_recovers_exponent():
-    ns = [10_000, 100_000, 250_000]
-    a, alpha = fit_power_law(ns, [2e-5 * n ** 1.3 for n in ns])
-    assert alpha == pytest.approx(1.3) and a == pytest.approx(2e-5)
-    with pytest.raises(ValueError, match="at least 2 sizes"):
-        fit_power_law([10], [1.0])
 
 
 def test_percentiles_ms():
@@ -62,6 +37,40 @@ def test_synthetic_data_shapes():
         for w in d:
             counts[w] = counts.get(w, 0) + 1
     assert counts["w0"] > 5 * counts.get("w100", 1)    # Zipf: the top word is far more frequent than rank 100
+
+
+def test_e5_like_vectors_follow_the_fitted_gaussian():
+    rng = np.random.default_rng(1)
+    # "real" embeddings: a strong common direction and a few dominant axes, as multilingual-e5's
+    mean = np.zeros(16)
+    mean[0] = 3.0
+    real = mean + rng.standard_normal((500, 16)) * np.linspace(1.0, 0.1, 16)
+    real /= np.linalg.norm(real, axis=1, keepdims=True)
+    stats = fit_gaussian(real)
+    assert stats.shape == (17, 16)
+    v = unit_vectors(20_000, 16, rng, gaussian_factor(stats), block=7_000)
+    assert v.shape == (20_000, 16) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    # normalizing the Gaussian's samples moves them a little off the fitted moments, not far
+    assert np.allclose(v.mean(axis=0), real.mean(axis=0), atol=0.02)
+    assert np.allclose(np.cov(v, rowvar=False), np.cov(real, rowvar=False), atol=0.03)
+    assert np.mean(v @ v[:100].T) == pytest.approx(np.mean(real @ real[:100].T), abs=0.05)
+    # a covariance fitted on fewer vectors than dimensions is singular: still sampled
+    singular = fit_gaussian(real[:5])
+    assert np.isfinite(unit_vectors(10, 16, rng, gaussian_factor(singular))).all()
+    with pytest.raises(ValueError, match="at least 2 vectors"):
+        fit_gaussian(real[:1])
+    with pytest.raises(ValueError, match=r"expected a \(17, 16\) mean \+ covariance array"):
+        gaussian_factor(stats[:5])
+
+
+def test_ivf_bytes_counts_vectors_ids_and_centroids():
+    from index.dense import train_ivf
+
+    X = unit_vectors(2000, 8, np.random.default_rng(2))
+    index = train_ivf(X, 16)
+    index.add(X)
+    assert ivf_bytes(index) == 2000 * (8 * 4 + 8) + 16 * 8 * 4
 
 
 def test_stage_timer_charges_nested_time_to_the_callee():
@@ -98,9 +107,15 @@ def test_quick_bench_writes_every_section(tmp_path):
     assert serve["ask_ms"]["n"] == 20 and serve["bare_ms"]["n"] == 20
     assert serve["ask_ms"]["p50"] > 0 and serve["memory"]["hwm_after_asks_mb"] > 100
     assert serve["whatif"]["sentence_tokens"]["identical_answers"] is True
-    assert list(data["scale"]["results"]) == ["2000"]
-    hnsw = data["scale"]["results"]["2000"]["hnsw"]
-    assert hnsw["settings"]["type"] == "hnsw" and 0.5 < hnsw["recall"] <= 1.0
+    assert list(data["scale"]["results"]) == ["2000"] and data["scale"]["distributions"] == ["random", "e5"]
+    assert data["scale"]["e5_fit"]["vectors"] == serve["counts"]["chunks"] + serve["counts"]["sentences"]
+    for dist, r in data["scale"]["results"]["2000"].items():
+        ivf = r["ivf"]
+        assert r["distribution"] == dist and ivf["nlist"] == 128 and ivf["probe_recall"] >= 0.98
+        assert [s["nprobe"] for s in ivf["sweep"]][:4] == [1, 2, 4, 8] and ivf["build_s"] > 0
+        assert ivf["product_choice"] in ("ivf", "flat") and r["flat"]["latency_ms"]["n"] == 200
+    assert "bm25" in data["scale"]["results"]["2000"]["random"]
+    assert data["scale"]["results"]["2000"]["e5"]["mean_cosine"] > 0.5     # real embeddings are alike
     assert data["cold"]["noop_build_s"]["median"] < data["cold"]["cold_build_s"]
     # The report is a pure function of the JSON: rendering it again gives the same text.
     assert render(data) == md

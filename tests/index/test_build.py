@@ -15,6 +15,7 @@ import pytest
 
 from index import store
 from index.build import BuildConfig, ensure_index
+from index.dense import DenseConfig
 from index.errors import CorruptIndexError, IndexBusyError, IndexMismatchError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -231,9 +232,55 @@ def test_round_trip_vectors_identical(built, fake_embedder):
     assert set(I[0].tolist()) == set(brute.tolist())
 
 
-def test_large_corpus_switches_to_hnsw(built, fake_embedder):
+def test_large_corpus_switches_to_tuned_ivf(built, fake_embedder):
     corpus, idx, _ = built
-    r = ensure_index(corpus, idx, lambda: fake_embedder, "fake", BuildConfig(flat_max=10), force=True,
-                     progress=False)
+    # max_scan=1: keep the IVF whatever share of its lists the tuning needs (the fallback is tested below)
+    cfg = BuildConfig(dense=DenseConfig(flat_max=10, max_scan=1.0))
+    r = ensure_index(corpus, idx, lambda: fake_embedder, "fake", cfg, force=True, progress=False)
     loaded = store.load(idx)
-    assert loaded.manifest["index"]["type"] == "hnsw" and loaded.dense.ntotal == r.chunks
+    settings = loaded.manifest["index"]
+    assert settings["type"] == "ivf" and loaded.dense.ntotal == r.chunks
+    assert settings["nlist"] == loaded.dense.nlist and 8 <= settings["nprobe"] <= settings["nlist"]
+    assert loaded.dense.nprobe == settings["nprobe"]
+    assert settings["probe_recall"] >= 0.98 and settings["probes"] == 256 and settings["target_recall"] == 0.98
+    assert f"nprobe {settings['nprobe']}" in r.summary()
+    # the recall measured at build time holds for queries the build did not probe
+    queries = loaded.vectors[:50] + 0.05 * np.random.default_rng(0).standard_normal((50, 64)).astype(np.float32)
+    _, found = loaded.dense.search(queries, 10)
+    truth = np.argsort(-(queries @ loaded.vectors.T), axis=1)[:, :10]
+    assert np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found.tolist(), truth.tolist())]) >= 0.95
+
+
+def test_ivf_that_must_scan_most_lists_keeps_exact_search(built, fake_embedder):
+    corpus, idx, _ = built
+    cfg = BuildConfig(dense=DenseConfig(flat_max=10, max_scan=0.01))
+    r = ensure_index(corpus, idx, lambda: fake_embedder, "fake", cfg, force=True, progress=False)
+    settings = store.load(idx).manifest["index"]
+    assert settings["type"] == "flat" and "hardly faster than exact search" in settings["reason"]
+    assert settings["ivf_tried"]["nprobe"] >= 8
+    assert "exact index kept" in r.summary()
+
+
+def test_load_sets_nprobe_from_the_manifest(built, fake_embedder):
+    corpus, idx, _ = built
+    ensure_index(corpus, idx, lambda: fake_embedder, "fake", BuildConfig(dense=DenseConfig(flat_max=10, max_scan=1.0)),
+                 force=True, progress=False)
+    path = store.current_generation(idx) / "manifest.json"
+    m = json.loads(path.read_text(encoding="utf-8"))
+    m["index"]["nprobe"] = 3           # not what the build wrote into dense.faiss
+    m["checksum"] = store._checksum(m)
+    path.write_text(json.dumps(m), encoding="utf-8")
+    assert store.load(idx).dense.nprobe == 3
+
+
+def test_obsolete_index_type_is_rebuilt(built, fake_embedder):
+    corpus, idx, _ = built
+    path = store.current_generation(idx) / "manifest.json"
+    m = json.loads(path.read_text(encoding="utf-8"))
+    m["index"] = {"type": "hnsw", "metric": "inner_product", "m": 32}    # written by an older version
+    m["checksum"] = store._checksum(m)
+    path.write_text(json.dumps(m), encoding="utf-8")
+    with pytest.raises(IndexMismatchError, match="dense index type 'hnsw' is no longer built"):
+        ensure_index(corpus, idx, _never, "fake", rebuild=False)
+    r = ensure_index(corpus, idx, lambda: fake_embedder, "fake", progress=False)
+    assert r.built and r.embedded == 0 and store.load(idx).manifest["index"]["type"] == "flat"

