@@ -34,25 +34,28 @@ def free_port() -> int:
 class InFlight:
     """Wraps the shared Assistant and records how many `ask` calls overlap.
 
-    The short sleep widens each call, so that calls the server runs together are seen together even
-    on two cores; without it, fast answers could finish one after another and hide a limit of 1.
+    With `expect` set, each call waits (up to `hold` seconds) until that many calls are inside at once, so
+    calls the server runs together are seen together however slowly a busy machine dispatches them, while
+    a server that runs fewer at a time leaves the peak below `expect` once the wait times out.
     """
 
     def __init__(self, inner, hold: float = 0.0):
-        self.inner, self.hold = inner, hold
+        self.inner, self.hold, self.expect = inner, hold, 0
         self.now = self.peak = 0
-        self.lock = threading.Lock()
+        self.changed = threading.Condition()
 
     def ask(self, *args, **kw):
-        with self.lock:
+        with self.changed:
             self.now += 1
             self.peak = max(self.peak, self.now)
+            self.changed.notify_all()
         try:
             answer = self.inner.ask(*args, **kw)
-            time.sleep(self.hold)
+            with self.changed:
+                self.changed.wait_for(lambda: self.peak >= self.expect, timeout=self.hold)
             return answer
         finally:
-            with self.lock:
+            with self.changed:
                 self.now -= 1
 
     def __getattr__(self, name):      # context, articles, example_questions
@@ -130,14 +133,14 @@ def test_eight_clients_at_once_get_the_single_threaded_answers(server, real):
         barrier.wait()                 # all eight requests leave together
         return clients[i].predict(QUESTIONS[i], 5, api_name="/ask")
 
-    counting.peak, counting.hold = 0, 0.5
+    counting.peak, counting.hold, counting.expect = 0, 20.0, len(QUESTIONS)
     try:
         t0 = time.perf_counter()
         with ThreadPoolExecutor(len(QUESTIONS)) as pool:
             got = list(pool.map(call, range(len(QUESTIONS))))
         wall = time.perf_counter() - t0
     finally:
-        counting.hold = 0.0
+        counting.hold, counting.expect = 0.0, 0
     assert [comparable(g) for g in got] == [expected[q] for q in QUESTIONS]
     # all eight were inside `ask` at the same moment: the queue does not serialise users
     assert counting.peak == len(QUESTIONS), f"peak concurrency {counting.peak}, wall {wall:.1f}s"
