@@ -20,7 +20,7 @@ from assistant.cite import citation_for
 from assistant.errors import (EmptyQueryError, InvalidOptionError, QueryTooLongError,
                               UnknownSourceError)
 from assistant.records import Answer, Passage
-from index import store
+from index import dense, store
 from index.build import BuildConfig, BuildReport, ensure_index
 from index.tokenize import Tokenizer
 
@@ -125,10 +125,7 @@ class _Snapshot:
         for i, c in enumerate(chunks):
             by_source.setdefault(c.source, []).append(i)
             by_article.setdefault(f"{c.source}#{c.article}", []).append(i)
-        import faiss
-
-        sentence_index = faiss.IndexFlatIP(stored.sentence_vectors.shape[1])
-        sentence_index.add(np.ascontiguousarray(stored.sentence_vectors, dtype=np.float32))
+        sentence_index = dense.flat_index(stored.sentence_vectors)
         return cls(stored, Tokenizer(list(stored.terms)), starts, sentence_index,
                    {k: np.asarray(v) for k, v in by_source.items()},
                    {k: np.asarray(v) for k, v in by_article.items()},

@@ -130,14 +130,9 @@ class SentenceTransformerEmbedder:
 
         prefix = self._prompt_text(self._query_prompt)
         features = self.model.preprocess([prefix + t for t in texts])
-        before = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            with torch.inference_mode():
-                vectors = traced(*(features[k] for k in traced.feature_names))
-                vectors = torch.nn.functional.normalize(vectors.float(), dim=-1)
-        finally:
-            torch.set_num_threads(before)
+        with _torch_threads(threads), torch.inference_mode():
+            vectors = traced(*(features[k] for k in traced.feature_names))
+            vectors = torch.nn.functional.normalize(vectors.float(), dim=-1)
         return np.ascontiguousarray(vectors.numpy(), dtype=np.float32)
 
     def _prompt_text(self, prompt_name: str | None) -> str:
@@ -148,25 +143,30 @@ class SentenceTransformerEmbedder:
 
     def _encode(self, texts: Sequence[str], prompt_name: str | None, show_progress: bool,
                 threads: int | None = None, locked: bool = False) -> np.ndarray:
-        import torch
-
         texts = _checked_texts(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        # torch's thread count is process-wide: set and restored under the same lock
-        with contextlib.nullcontext() if locked else self._lock:
-            before = torch.get_num_threads()
-            if threads:
-                torch.set_num_threads(threads)
-            try:
-                vectors = self.model.encode(texts, prompt_name=prompt_name, normalize_embeddings=True,
-                                            convert_to_numpy=True, show_progress_bar=show_progress)
-            finally:
-                torch.set_num_threads(before)
+        with contextlib.nullcontext() if locked else self._lock, _torch_threads(threads):
+            vectors = self.model.encode(texts, prompt_name=prompt_name, normalize_embeddings=True,
+                                        convert_to_numpy=True, show_progress_bar=show_progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
 _UNTRACED = object()
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's (process-wide) thread count set for a block, then restored; None leaves it. Hold the lock."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 _LOADAVG = Path("/proc/loadavg")
 
 
