@@ -10,7 +10,7 @@ CORPUS     ?= seeds
 HOST       ?= 127.0.0.1
 PORT       ?= 7860
 
-.PHONY: setup run test eval bench clean-index
+.PHONY: setup run test eval bench bench-startup clean-index
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ eval: setup
 
 bench: setup
 	$(PY) -m eval.bench
+
+# `make run` to the first answer, over HTTP and in Chromium (about 2 min); part of `make bench` too.
+bench-startup: setup
+	$(PY) -m eval.startup
 
 clean-index:
 	rm -rf .index

@@ -25,6 +25,8 @@ from index.build import BuildConfig, BuildReport, ensure_index
 from index.tokenize import Tokenizer
 
 log = logging.getLogger("assistant")
+# What opening does and how long it takes: `assistant serve` shows these lines, one-shot commands do not.
+startup_log = logging.getLogger("assistant.startup")
 
 MODES = ("hybrid", "dense", "bm25")
 BLOCKS = ("body", "abstract", "keywords", "front", "references", "caption", "bio")
@@ -164,15 +166,18 @@ class Assistant:
         corpus = Path(corpus).expanduser().resolve()
         cache = Path(cache_dir).expanduser() if cache_dir else None
         index_dir = Path(index).expanduser().resolve() if index else store.default_index_dir(corpus, cache)
+        t0 = time.perf_counter()
         if embedder is None:
+            startup_log.info("loading the embedding model %s ...", model or BUNDLED)
             embedder = load_embedder(model, cache_dir=cache)
             model_name = embedder.name
+            startup_log.info("      model loaded in %.1f s", time.perf_counter() - t0)
         else:
             model_name = getattr(embedder, "name", model or BUNDLED)
         self = cls(corpus, index_dir, embedder, model_name, config or AskConfig(), build_config or BuildConfig())
+        startup_log.info("checking the index of %s ...", corpus)
         report = self._ensure(force=False, rebuild=rebuild, progress=progress)
-        if report.built:
-            log.info(report.summary())
+        (log if report.built else startup_log).info("      %s", report.summary())
         self._snapshot = _Snapshot.of(store.load(index_dir))
         return self
 

@@ -61,6 +61,8 @@ def main(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
     for noisy in ("httpx", "sentence_transformers", "transformers", "urllib3", "faiss", "bm25s", "gradio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not verbose:   # `serve` turns the start-up steps back on: a server's start is worth watching
+        logging.getLogger("assistant.startup").setLevel(logging.WARNING)
 
 
 def _open(corpus, index_dir, model, cache_dir, rebuild=True):
@@ -184,7 +186,8 @@ def serve(corpus, index_dir, model, cache_dir, host, port, auth):
         if not sep or not user or not password:
             raise click.BadParameter("expected user:password", param_hint="--auth")
         credentials = (user, password)
-    click.echo("loading the model and the index ...", err=True)
+    logging.getLogger("assistant.startup").setLevel(logging.INFO)
     a = _open(corpus, index_dir, model, cache_dir)
+    click.echo("starting the chat interface ...", err=True)
     from assistant.ui import serve as serve_ui
     serve_ui(a, host=host, port=port, auth=credentials)

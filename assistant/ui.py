@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 TITLE = "政策文献问答助手"
 CONCURRENCY = 8          # users answered at once; the requirement is eight
+WARM_UP_JOIN_S = 60      # the longest a stop waits for the warm-up (a few seconds here)
 QUEUE_MAX = 64           # beyond this a user is told the queue is full instead of waiting forever
 TOP_K_DEFAULT, TOP_K_MAX = 5, 10
 _ARTICLE, _SOURCE = "article:", "source:"   # dropdown values carry their kind
@@ -115,10 +116,18 @@ CSS = """
 .dark .pa-notfound, .dark .pa-weak-badge { background: #431407; color: #fed7aa; }
 .dark .pa-error { background: #450a0a; color: #fecaca; }
 #pa-chat { flex-grow: 1; }
+/* The question box must read as the place to type, its button as the action (Gradio's default is flat). */
+#pa-input { border: 1.5px solid var(--border-color-primary) !important; border-radius: 12px !important; }
+#pa-input:focus-within { border-color: var(--neutral-400) !important; }
+#pa-input textarea { font-size: 15px; }
+#pa-input .submit-button { background: var(--button-primary-background-fill); color: var(--button-primary-text-color);
+  border-radius: 8px; padding: 4px 18px; font-weight: 600; min-width: 64px; }
+#pa-input .submit-button:hover { background: var(--button-primary-background-fill-hover); }
 #pa-help { font-size: 13px; color: var(--body-text-color-subdued); }
 @media (max-width: 640px) {
   #pa-chat .message-row.panel { padding-left: 8px; padding-right: 8px; }
   #pa-chat .example { padding: 8px 12px; }
+  #pa-chat .placeholder { padding: 0 16px; }
   .pa-h1 { font-size: 19px; }
   .pa-card { padding: 10px 11px; }
   .pa-answer { font-size: 14.5px; }
@@ -292,7 +301,7 @@ def build_ui(assistant: Any) -> gr.Blocks:
                     autoscroll=False,  # JS below scrolls the new question to the top instead
                 )
                 box = gr.Textbox(
-                    show_label=False, lines=1, max_lines=4, autofocus=True, submit_btn="提问",
+                    elem_id="pa-input", show_label=False, lines=1, max_lines=4, autofocus=True, submit_btn="提问",
                     placeholder="输入问题，按回车检索（中英文均可）",
                 )
             with gr.Column(scale=1, min_width=250):
@@ -348,9 +357,15 @@ def serve(assistant: Any, host: str = "127.0.0.1", port: int = 7860, auth: Any =
     demo = start(assistant, host=host, port=port, auth=auth)
     # Once the UI is up, not beside the import of gradio (the two compete for the GIL, and together took 4x
     # longer). A question asked meanwhile takes the slower eager path instead of waiting.
-    threading.Thread(target=assistant.warm_up, name="warm-up", daemon=True).start()
+    warm = threading.Thread(target=assistant.warm_up, name="warm-up", daemon=True)
+    warm.start()
     print(f"政策文献问答助手 is ready: http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
     try:
         demo.block_thread()
     finally:
         demo.close(verbose=False)
+        # A Ctrl-C while torch is still tracing would end the interpreter under that thread, and the C++
+        # runtime aborts the process ("terminate called without an active exception"): let it finish first.
+        if warm.is_alive():
+            print("waiting for the model warm-up to finish ...", flush=True)
+            warm.join(WARM_UP_JOIN_S)

@@ -54,9 +54,12 @@ class BuildReport:
     dense: str = ""               # the approximate index, or why exact search was kept above flat_max
 
     def summary(self) -> str:
-        what = "built" if self.built else "up to date"
-        line = (f"index {what}: {self.files} files, {self.articles} articles, {self.chunks} chunks "
-                f"({self.embedded} texts embedded, {self.reused} reused) in {self.seconds:.1f} s -> {self.index_dir}")
+        counts = f"{self.files} files, {self.articles} articles, {self.chunks} chunks"
+        if self.built:
+            line = (f"index built: {counts} ({self.embedded} texts embedded, {self.reused} reused) "
+                    f"in {self.seconds:.1f} s -> {self.index_dir}")
+        else:
+            line = f"index up to date: {counts}, checked in {self.seconds:.1f} s -> {self.index_dir}"
         if self.dense:
             line += f"; {self.dense}"
         if self.skipped:

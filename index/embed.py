@@ -289,6 +289,7 @@ def bundled_model_dir(cache_dir: Path | None = None) -> Path:
         with _file_lock(target.parent / f"{target.name}.lock"):
             if (target / _MARKER).is_file():        # another process converted while we waited
                 return target
+            log.info("converting the bundled model's weights once, into %s (about 10-20 s) ...", target)
             _convert_into(source, digest, target)
             _remove_older_layouts(target, digest)
     except OSError as err:
