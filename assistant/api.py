@@ -161,9 +161,11 @@ class Assistant:
         multilingual-e5-small). rebuild=False raises IndexMismatchError instead of updating a stale index.
         embedder: an already loaded Embedder (tests pass a fake; the model argument is then ignored).
         """
+        from index.corpus import check_corpus
         from index.embed import BUNDLED, load_embedder
 
         corpus = Path(corpus).expanduser().resolve()
+        check_corpus(corpus)     # a wrong folder is told at once, not after seconds of model loading
         cache = Path(cache_dir).expanduser() if cache_dir else None
         index_dir = Path(index).expanduser().resolve() if index else store.default_index_dir(corpus, cache)
         t0 = time.perf_counter()

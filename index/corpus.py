@@ -133,9 +133,7 @@ def _walk(root: Path) -> tuple[list[tuple[str, Path]], int]:
     return found, looked
 
 
-def scan_corpus(root: Path) -> tuple[list[SourceFile], list[Skipped]]:
-    """Every usable `.txt`/`.md` file under `root` (sorted by rel) and the skipped ones (with a warning each)."""
-    root = Path(root)
+def _candidates(root: Path) -> list[tuple[str, Path]]:
     if not root.exists():
         raise CorpusError(f"corpus folder {root} does not exist; pass a folder of .txt/.md files (e.g. --corpus seeds)")
     if not root.is_dir():
@@ -144,6 +142,18 @@ def scan_corpus(root: Path) -> tuple[list[SourceFile], list[Skipped]]:
     if not candidates:
         raise CorpusError(f"no .txt/.md files under {root} (looked at {looked} files); "
                           f"add some or pass another folder")
+    return candidates
+
+
+def check_corpus(root: Path) -> None:
+    """Raise the CorpusError a scan of `root` would raise for the folder itself: callers check before slow work."""
+    _candidates(Path(root))
+
+
+def scan_corpus(root: Path) -> tuple[list[SourceFile], list[Skipped]]:
+    """Every usable `.txt`/`.md` file under `root` (sorted by rel) and the skipped ones (with a warning each)."""
+    root = Path(root)
+    candidates = _candidates(root)
     files: list[SourceFile] = []
     skipped: list[Skipped] = []
     for rel, path in sorted(candidates):

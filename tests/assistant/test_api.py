@@ -165,3 +165,14 @@ def test_missing_corpus_is_a_clear_error(tmp_path, fake_embedder):
     from assistant.errors import CorpusError
     with pytest.raises(CorpusError, match="nowhere"):
         Assistant.open(tmp_path / "nowhere", index=tmp_path / "idx", embedder=fake_embedder)
+
+
+@pytest.mark.parametrize("make", [lambda p: p / "missing", lambda p: (p / "empty").mkdir() or p / "empty",
+                                  lambda p: (p / "f.txt").write_text("x") and p / "f.txt"])
+def test_a_bad_corpus_folder_is_refused_before_the_model_loads(tmp_path, make):
+    from index.errors import CorpusError
+
+    # A model that cannot load: the corpus error must come first, without the seconds a real model takes.
+    with pytest.raises(CorpusError, match="corpus|no .txt/.md files"):
+        Assistant.open(make(tmp_path), index=tmp_path / "idx", model=str(tmp_path / "no-such-model"))
+    assert not (tmp_path / "idx").exists()
