@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from eval import startup
-from eval.scale import fit_gaussian, percentiles_ms
+from eval.scale import fit_gaussian, percentiles_ms, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "seeds"
@@ -107,11 +107,6 @@ def child(module: str, *args: str, timeout: float = 3600) -> dict:
     """Run `python -m MODULE ARGS` (its progress goes to our stderr); the JSON its last stdout line holds."""
     _, out = run_timed([sys.executable, "-m", module, *args], timeout, capture_stderr=False)
     return last_json_line(out)
-
-
-def summary(values: list[float]) -> dict:
-    a = np.asarray(values, dtype=np.float64)
-    return {"median": float(np.median(a)), "min": float(a.min()), "max": float(a.max()), "runs": [float(v) for v in a]}
 
 
 def machine() -> dict:

@@ -60,6 +60,12 @@ def percentiles_ms(seconds: list[float] | np.ndarray) -> dict:
             "n": int(ms.size)}
 
 
+def summary(values: list[float]) -> dict:
+    """Median, range and every value of a few repeated timings (cold starts, builds)."""
+    a = np.asarray(values, dtype=np.float64)
+    return {"median": float(np.median(a)), "min": float(a.min()), "max": float(a.max()), "runs": [float(v) for v in a]}
+
+
 def fit_gaussian(vectors: np.ndarray) -> np.ndarray:
     """float64 (d + 1, d): the mean (row 0) and covariance (rows 1..d) of `vectors`, as one array for np.save."""
     x = np.asarray(vectors, dtype=np.float64)

@@ -21,7 +21,6 @@ import json
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -31,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.request import urlopen
+
+from eval.scale import summary
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "eval" / "results"
@@ -55,9 +56,17 @@ class Run:
         self.marks[name] = time.perf_counter() - self.t0
         return self.marks[name]
 
-    def check_alive(self, timeout: float) -> None:
-        if self.proc.poll() is not None or time.perf_counter() - self.t0 > timeout:
-            raise RuntimeError("`make run` ended or hung before serving:\n" + "\n".join(self.lines[-15:]))
+    def wait_until_serving(self, timeout: float) -> None:
+        """Poll with a cheap HTTP request: on two cores, Chromium rendering an error page ten times a second
+        slowed the starting server by 3 s (measured), which no user does."""
+        while True:
+            if self.proc.poll() is not None or time.perf_counter() - self.t0 > timeout:
+                raise RuntimeError("`make run` ended or hung before serving:\n" + "\n".join(self.lines[-15:]))
+            try:
+                urlopen(self.url, timeout=5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
 
 
 def free_port() -> int:
@@ -100,14 +109,8 @@ def first_http_answer(index_dir: Path | None = None, question: str = QUESTION, t
     from gradio_client import Client
 
     with make_run(index_dir) as run:
-        while True:   # ask as soon as the server answers at all, not only once it says it is ready
-            run.check_alive(timeout)
-            try:
-                client = Client(run.url, verbose=False)
-                break
-            except Exception:
-                time.sleep(0.1)
-        answer = client.predict(question, api_name="/ask")
+        run.wait_until_serving(timeout)   # as soon as the server answers at all, not once it says it is ready
+        answer = Client(run.url, verbose=False).predict(question, api_name="/ask")
         run.mark("first_answer_s")
         if not answer.get("passages"):
             raise RuntimeError(f"the first answer of `make run` had no passages: {str(answer)[:300]}")
@@ -121,15 +124,7 @@ def first_browser_answer(browser, index_dir: Path | None = None, question: str =
     try:
         page = ctx.new_page()
         with make_run(index_dir) as run:
-            # Poll with a cheap HTTP request, not with page loads: on two cores, Chromium rendering an error
-            # page ten times a second slowed the starting server by 3 s (measured), which no user does.
-            while True:
-                run.check_alive(timeout)
-                try:
-                    urlopen(run.url, timeout=5).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
+            run.wait_until_serving(timeout)
             page.goto(run.url, timeout=60_000)
             page.wait_for_selector("textarea", timeout=60_000)
             run.mark("page_s")
@@ -163,12 +158,8 @@ def measure(repeats: int, index_dir: Path | None = None, question: str = QUESTIO
         for _ in range(repeats):
             http.append(first_http_answer(index_dir, question))
             browser_runs.append(first_browser_answer(browser, index_dir, question))
-    return {"http": _summaries(http), "browser": _summaries(browser_runs)}
-
-
-def _summaries(runs: list[dict]) -> dict:
-    return {key: {"median": statistics.median(r[key] for r in runs), "runs": [r[key] for r in runs]}
-            for key in runs[0]}
+    return {kind: {key: summary([r[key] for r in runs]) for key in runs[0]}
+            for kind, runs in (("http", http), ("browser", browser_runs))}
 
 
 def table(d: dict) -> list[str]:

@@ -59,7 +59,7 @@ class Served:
     def wait_for(self, text: str, timeout: float = 240) -> None:
         end = time.monotonic() + timeout
         while not any(text in line for line in self.lines):
-            assert self.proc.poll() is None or any(text in line for line in self.lines), "\n".join(self.lines)
+            assert self.proc.poll() is None, "\n".join(self.lines)
             assert time.monotonic() < end, f"no {text!r} within {timeout} s:\n" + "\n".join(self.lines)
             time.sleep(0.1)
 
