@@ -16,16 +16,56 @@ class Citation:
     doi: str = ""
     title_en: str = ""
     title_is_fallback: bool = False
+    page_start: int = 0        # pages of a paged format (PDF); 0 when the file has no pages
+    page_end: int = 0
+    format: str = "txt"
+    genre: str = "article"     # the segment kind: article / notice / news / regulation / web / other
+    journal: str = ""          # 刊名, 年, 期 where the document states them
+    year: str = ""
+    issue: str = ""
+    date: str = ""
+    publisher: str = ""
+
+    def pages(self) -> str:
+        """「第3页」, 「第3-4页」, or "" for a file without pages."""
+        if not self.page_start:
+            return ""
+        if self.page_end and self.page_end != self.page_start:
+            return f"第{self.page_start}-{self.page_end}页"
+        return f"第{self.page_start}页"
 
     def location(self) -> str:
-        where = f"{self.source}:{self.line_start}-{self.line_end}"
+        where = f"{self.source}, {self.pages()}" if self.page_start else \
+            f"{self.source}:{self.line_start}-{self.line_end}"
         return f"{' > '.join(self.section)}，{where}" if self.section else where
 
     def reference(self) -> str:
-        """GB/T 7714-style reference plus where in the file the passage stands."""
+        """GB/T 7714 reference plus where in the file the passage stands.
+
+        `作者. 题名[J]. 刊名, 年(期): 起-止页.` where the document states its journal; a web page is [EB/OL] with
+        its site and date; a regulation or notice without a journal is [Z] (GB/T 7714: other documents).
+        """
         authors = "，".join(self.authors[:3]) + ("，等" if len(self.authors) > 3 else "")
         title = f"［无题，取自首个标题：{self.title}］" if self.title_is_fallback else self.title
-        ref = f"{authors}. {title}[J]" if authors else f"{title}[J]"
+        if self.journal:
+            code = "J"
+        elif self.format == "html":
+            code = "EB/OL"
+        elif self.genre in ("regulation", "notice"):
+            code = "Z"
+        else:
+            code = "J"
+        ref = f"{authors}. {title}[{code}]" if authors else f"{title}[{code}]"
+        pages = f"{self.page_start}-{self.page_end}" if self.page_end and self.page_end != self.page_start \
+            else str(self.page_start) if self.page_start else ""
+        if self.journal:
+            ref += f". {self.journal}"
+            if self.year:
+                ref += f", {self.year}" + (f"({self.issue})" if self.issue else "")
+            if pages:
+                ref += f": {pages}"
+        elif self.publisher or self.date:
+            ref += ". " + ", ".join(x for x in (self.publisher, self.date) if x)
         if self.doi:
             ref += f". DOI:{self.doi}"
         return f"{ref}.（{self.location()}）"
@@ -36,7 +76,10 @@ class Citation:
             "section": list(self.section), "source": self.source,
             "line_start": self.line_start, "line_end": self.line_end, "doi": self.doi,
             "title_en": self.title_en, "title_is_fallback": self.title_is_fallback,
-            "reference": self.reference(),
+            "page_start": self.page_start, "page_end": self.page_end, "pages": self.pages(),
+            "format": self.format, "genre": self.genre, "journal": self.journal, "year": self.year,
+            "issue": self.issue, "date": self.date, "publisher": self.publisher,
+            "location": self.location(), "reference": self.reference(),
         }
 
 

@@ -142,7 +142,8 @@ def ensure_index(corpus: Path, index_dir: Path, get_embedder: Callable[[], objec
     `on_commit` runs after the new generation is live (tests use it to observe the swap).
     """
     t0 = time.perf_counter()
-    files, skipped = scan_corpus(corpus)
+    files, skipped = scan_corpus(corpus, Path(index_dir), progress=bool(progress) if progress is not None
+                                 else sys.stderr.isatty())
     terms = mine_terms(f.text for f in files)
     wanted = wanted_settings(config, model_name, terms)
     try:
@@ -225,7 +226,7 @@ def _fill(gen, files, skipped, terms, wanted, embedder, config, cache, reasons, 
 
     chunks: list[Chunk] = []
     for f in files:
-        chunks.extend(chunk_document(f.text, f.rel, config.chunker))
+        chunks.extend(chunk_document(f.document, f.rel, config.chunker))
     if not chunks:
         raise IndexMismatchError(f"no text to index under the corpus: {len(files)} files gave no chunks")
     fp = embedder.fingerprint

@@ -11,12 +11,13 @@ import hashlib
 from dataclasses import asdict, dataclass, fields
 from itertools import groupby
 
+from index.document import Document
 from index.normalize import sentence_spans
 from index.structure import Block, Segment, parse_document
 
 # Bump whenever the chunks made from the same text change (rules in normalize/structure/chunk): the index
 # manifest records it, so a stale index is rebuilt instead of serving old line ranges.
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +49,23 @@ class Chunk:
     headings: tuple[str, ...]  # ("3 推动……的具体路径", "3.2 完善融合机制") for the breadcrumb
     block: str                 # body / abstract / keywords / references / bio / caption / front
     text: str                  # cleaned text, as shown to the user
-    line_start: int            # 1-based lines in the original file, for the citation
+    line_start: int            # 1-based lines of the document (for .txt/.md: of the file), for the citation
     line_end: int
+    page_start: int = 0        # 1-based pages of a paged format (PDF); 0 when the format has no pages
+    page_end: int = 0
+    format: str = "txt"        # txt / md / pdf / docx / html: the reader the file went through
+    journal: str = ""          # 刊名, year and issue of the journal the document states it is from
+    year: str = ""
+    issue: str = ""
+    date: str = ""             # publication date as the document states it
+    publisher: str = ""        # 来源: the site or paper that published it
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Chunk":
-        kw = {f.name: d[f.name] for f in fields(cls)}
+        kw = {f.name: d[f.name] for f in fields(cls) if f.name in d}
         kw["authors"] = tuple(kw["authors"])
         kw["headings"] = tuple(kw["headings"])
         return cls(**kw)
@@ -67,15 +76,18 @@ def chunk_id(source: str, line_start: int, text: str) -> str:
     return hashlib.sha256(f"{source}\n{line_start}\n{text}".encode("utf-8")).hexdigest()[:20]
 
 
-def chunk_document(text: str, source: str, config: ChunkConfig = ChunkConfig()) -> list[Chunk]:
-    """Chunks of one decoded file; `source` is its path relative to the corpus root, '/'-separated."""
+def chunk_document(doc: Document | str, source: str, config: ChunkConfig = ChunkConfig()) -> list[Chunk]:
+    """Chunks of one document (or of a plain text); `source` is its path relative to the corpus root."""
+    if isinstance(doc, str):
+        doc = Document.of_text(doc)
     out: list[Chunk] = []
-    for seg in parse_document(text):
-        out.extend(_segment_chunks(seg, source, config))
+    for seg in parse_document(doc.text):
+        out.extend(_segment_chunks(seg, source, config, doc))
     return out
 
 
-def _segment_chunks(seg: Segment, source: str, config: ChunkConfig) -> list[Chunk]:
+def _segment_chunks(seg: Segment, source: str, config: ChunkConfig, doc: Document) -> list[Chunk]:
+    meta = doc.meta
     chunks: list[Chunk] = []
     # Consecutive blocks of one kind under one heading path, with no skipped line (label, byline) between them,
     # form a group. A title is its own chunk even next to another title (the English and the Chinese one).
@@ -94,11 +106,14 @@ def _segment_chunks(seg: Segment, source: str, config: ChunkConfig) -> list[Chun
             line_start = blocks[first_block].lines_of(s0, e0)[0]
             line_end = blocks[last_block].lines_of(s1, e1)[1]
             body = "\n".join(parts)
+            page_start, page_end = doc.pages_of(line_start, line_end)
             chunks.append(Chunk(
                 id=chunk_id(source, line_start, body), source=source, article=seg.index,
                 segment_kind=seg.kind, title=seg.title, title_is_fallback=seg.title_is_fallback,
                 title_en=seg.title_en, authors=seg.authors, affiliation=seg.affiliation, doi=seg.doi,
-                headings=headings, block=kind, text=body, line_start=line_start, line_end=line_end))
+                headings=headings, block=kind, text=body, line_start=line_start, line_end=line_end,
+                page_start=page_start, page_end=page_end, format=doc.format, journal=meta.journal,
+                year=meta.year, issue=meta.issue, date=meta.date, publisher=meta.source))
     return chunks
 
 

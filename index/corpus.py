@@ -1,34 +1,39 @@
-"""The corpus folder -> decoded `.txt`/`.md` files, and the files that had to be skipped (with the reason).
+"""The corpus folder -> one `Document` per readable file, and the files that had to be skipped (with the reason).
 
-Walk rules: hidden files and folders (`.name`) and other extensions are ignored; directory symlinks are followed
-unless they lead back into a folder already visited (a loop); a file that cannot be used (empty, binary, not
-decodable, unreadable) is skipped with a warning naming it, and the scan goes on.
-Decoding: UTF-8 (with or without BOM), UTF-16 when it has a BOM, then GB18030 (a superset of GBK/GB2312, what
-Chinese Windows tools write).
+Walk rules: hidden files and folders (`.name`) are ignored; directory symlinks are followed unless they lead back
+into a folder already visited (a loop); every other file is read by the reader for its type (`index.readers`:
+.txt/.md, .pdf, .docx, .html/.htm). A file that cannot be used (unsupported type, empty, binary, not decodable,
+encrypted or corrupt, unreadable) is skipped with a warning naming it and the reason, and the scan goes on.
 """
 from __future__ import annotations
 
-import codecs
 import hashlib
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from index.document import Document
 from index.errors import CorpusError
+from index.readers import SUPPORTED, ReadContext, Unreadable, read_document, reader_name
+from index.readers.text import decode  # noqa: F401  (re-exported: the corpus' decoding rules)
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = (".txt", ".md")
-_SNIFF = 8192            # bytes looked at for NUL bytes: text files have none, binaries almost always do
+EXTENSIONS = SUPPORTED
 
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     rel: str          # path relative to the corpus root, '/'-separated
     path: Path
-    text: str         # decoded; newlines as in the file
+    document: Document
     sha256: str       # of the raw bytes
+
+    @property
+    def text(self) -> str:
+        """The document's text, lines joined by newlines (for .txt/.md: the decoded file as it is)."""
+        return self.document.text
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,25 +47,7 @@ def _read_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def decode(data: bytes) -> str | None:
-    """The text of a file's bytes, or None when it is not text in a supported encoding."""
-    for bom, codec in ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
-        if data.startswith(bom):
-            try:
-                return data.decode(codec)
-            except UnicodeDecodeError:
-                return None
-    if b"\x00" in data[:_SNIFF]:
-        return None
-    for codec in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(codec)
-        except UnicodeDecodeError:
-            continue
-    return None
-
-
-def _load(rel: str, path: Path) -> SourceFile | Skipped:
+def _load(rel: str, path: Path, cache_dir: Path | None = None, progress: bool = False) -> SourceFile | Skipped:
     if path.is_symlink() and not path.exists():
         return Skipped(rel, "broken symlink")
     if path.exists() and not path.is_file():
@@ -77,19 +64,23 @@ def _load(rel: str, path: Path) -> SourceFile | Skipped:
         return Skipped(rel, f"cannot read: {err.strerror or err}")
     if not data.strip():
         return Skipped(rel, "empty file")
-    utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
-    if not utf16 and b"\x00" in data[:_SNIFF]:
-        return Skipped(rel, "binary file")
-    text = decode(data)
-    if text is None:
-        return Skipped(rel, "cannot decode as UTF-8 or GB18030")
-    if not text.strip():
-        return Skipped(rel, "empty file")
-    return SourceFile(rel, path, text, hashlib.sha256(data).hexdigest())
+    sha = hashlib.sha256(data).hexdigest()
+    ctx = ReadContext(sha, cache_dir, progress, path.suffix.lower())
+    try:
+        doc = read_document(rel, data, ctx)
+    except Unreadable as e:
+        return Skipped(rel, str(e))
+    except MemoryError:
+        return Skipped(rel, "too large to read in memory")
+    except Exception as e:     # a reader library's own bug must not stop the build: name the file, go on
+        log.debug("reader failed on %s", rel, exc_info=True)
+        return Skipped(rel, f"cannot read: {type(e).__name__}: {e}"[:200])
+    return SourceFile(rel, path, doc, sha)
 
 
 def _is_source(name: str) -> bool:
-    return not name.startswith(".") and name.lower().endswith(EXTENSIONS)
+    # Every visible file is a candidate: one of an unsupported type is listed as skipped, not silently ignored.
+    return not name.startswith(".")
 
 
 def _walk(root: Path) -> tuple[list[tuple[str, Path]], int]:
@@ -135,13 +126,13 @@ def _walk(root: Path) -> tuple[list[tuple[str, Path]], int]:
 
 def _candidates(root: Path) -> list[tuple[str, Path]]:
     if not root.exists():
-        raise CorpusError(f"corpus folder {root} does not exist; pass a folder of .txt/.md files (e.g. --corpus seeds)")
+        raise CorpusError(f"corpus folder {root} does not exist; pass a folder of documents (e.g. --corpus seeds)")
     if not root.is_dir():
-        raise CorpusError(f"corpus {root} is a file, not a folder; pass the folder that holds the .txt/.md files")
+        raise CorpusError(f"corpus {root} is a file, not a folder; pass the folder that holds the documents")
     candidates, looked = _walk(root)
-    if not candidates:
-        raise CorpusError(f"no .txt/.md files under {root} (looked at {looked} files); "
-                          f"add some or pass another folder")
+    if not any(reader_name(rel) for rel, _ in candidates):
+        raise CorpusError(f"no {'/'.join(s.lstrip('.') for s in SUPPORTED)} files under {root} "
+                          f"(looked at {looked} files); add some or pass another folder")
     return candidates
 
 
@@ -150,14 +141,19 @@ def check_corpus(root: Path) -> None:
     _candidates(Path(root))
 
 
-def scan_corpus(root: Path) -> tuple[list[SourceFile], list[Skipped]]:
-    """Every usable `.txt`/`.md` file under `root` (sorted by rel) and the skipped ones (with a warning each)."""
+def scan_corpus(root: Path, cache_dir: Path | None = None, progress: bool = False,
+                ) -> tuple[list[SourceFile], list[Skipped]]:
+    """Every readable file under `root` (sorted by rel) and the skipped ones (with a warning each).
+
+    `cache_dir` keeps what the slow readers made (PDF text, OCR pages) by the file's sha256; `progress` shows
+    their progress bars.
+    """
     root = Path(root)
     candidates = _candidates(root)
     files: list[SourceFile] = []
     skipped: list[Skipped] = []
     for rel, path in sorted(candidates):
-        got = _load(rel, path)
+        got = _load(rel, path, cache_dir, progress)
         if isinstance(got, Skipped):
             log.warning("skipping %s: %s", got.rel, got.reason)
             skipped.append(got)
@@ -166,14 +162,14 @@ def scan_corpus(root: Path) -> tuple[list[SourceFile], list[Skipped]]:
     return files, skipped
 
 
-def read_source(root: Path, rel: str) -> SourceFile | Skipped:
+def read_source(root: Path, rel: str, cache_dir: Path | None = None) -> SourceFile | Skipped:
     """One file of the corpus by its rel path (for incremental builds)."""
     parts = PurePosixPath(rel).parts
     if not rel or PurePosixPath(rel).is_absolute() or ".." in parts:
         raise CorpusError(f"file path {rel!r} must be relative to the corpus folder and stay inside it")
     if not _is_source(parts[-1]) or any(p.startswith(".") for p in parts):
-        return Skipped(rel, "not a .txt/.md file (hidden files and other extensions are ignored)")
-    got = _load(rel, Path(root).joinpath(*parts))
+        return Skipped(rel, "hidden file (names starting with '.' are ignored)")
+    got = _load(rel, Path(root).joinpath(*parts), cache_dir)
     if isinstance(got, Skipped):
         log.warning("skipping %s: %s", got.rel, got.reason)
     return got

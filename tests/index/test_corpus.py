@@ -64,7 +64,10 @@ def test_messy_folder(messy, caplog):
         files, skipped = scan_corpus(messy)
     assert [f.rel for f in files] == ["a.txt", "bom.TXT", "gbk.txt", "sub/deeper/b.md"]
     assert all(f.text.endswith(TEXT) and not f.text.startswith("\ufeff") for f in files)
-    assert {s.rel: s.reason for s in skipped} == {
+    reasons = {s.rel: s.reason for s in skipped}
+    assert reasons.pop("data.csv").startswith("unsupported type (.csv)")   # listed, never silently ignored
+    assert "notes.docx" in reasons and "zip" in reasons.pop("notes.docx")  # 4 bytes of a zip header: corrupt
+    assert reasons == {
         "blank.md": "empty file",
         "empty.txt": "empty file",
         "image.txt": "binary file",
@@ -129,7 +132,7 @@ def test_folder_without_sources_is_an_error_counting_what_it_saw(tmp_path):
     _write(tmp_path, "data.csv", b"a,b\n")
     _write(tmp_path, "x/readme.rst", b"text")
     _write(tmp_path, ".hidden.txt", TEXT.encode("utf-8"))
-    with pytest.raises(CorpusError, match=rf"no \.txt/\.md files under {tmp_path} \(looked at 2 files\)"):
+    with pytest.raises(CorpusError, match=rf"no txt/md/pdf/docx/html/htm files under {tmp_path} \(looked at 2 files\)"):
         scan_corpus(tmp_path)
 
 
