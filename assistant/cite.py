@@ -10,6 +10,6 @@ def citation_for(chunk: Chunk) -> Citation:
         title=chunk.title, authors=chunk.authors, affiliation=chunk.affiliation, section=chunk.headings,
         source=chunk.source, line_start=chunk.line_start, line_end=chunk.line_end, doi=chunk.doi,
         title_en=chunk.title_en, title_is_fallback=chunk.title_is_fallback,
-        page_start=chunk.page_start, page_end=chunk.page_end, format=chunk.format, genre=chunk.segment_kind,
+        locator=chunk.locator, page_start=chunk.page_start, page_end=chunk.page_end, format=chunk.format, genre=chunk.segment_kind,
         journal=chunk.journal, year=chunk.year, issue=chunk.issue, date=chunk.date, publisher=chunk.publisher,
     )

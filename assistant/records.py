@@ -16,6 +16,7 @@ class Citation:
     doi: str = ""
     title_en: str = ""
     title_is_fallback: bool = False
+    locator: str = ""          # 条 of a regulation ("第十七条"), shown after the section path
     page_start: int = 0        # pages of a paged format (PDF); 0 when the file has no pages
     page_end: int = 0
     format: str = "txt"
@@ -37,7 +38,9 @@ class Citation:
     def location(self) -> str:
         where = f"{self.source}, {self.pages()}" if self.page_start else \
             f"{self.source}:{self.line_start}-{self.line_end}"
-        return f"{' > '.join(self.section)}，{where}" if self.section else where
+        path = " > ".join([*self.section, self.locator] if self.locator and self.locator not in self.section
+                          else self.section)
+        return f"{path}，{where}" if path else where
 
     def reference(self) -> str:
         """GB/T 7714 reference plus where in the file the passage stands.
@@ -73,7 +76,7 @@ class Citation:
     def to_dict(self) -> dict:
         return {
             "title": self.title, "authors": list(self.authors), "affiliation": self.affiliation,
-            "section": list(self.section), "source": self.source,
+            "section": list(self.section), "locator": self.locator, "source": self.source,
             "line_start": self.line_start, "line_end": self.line_end, "doi": self.doi,
             "title_en": self.title_en, "title_is_fallback": self.title_is_fallback,
             "page_start": self.page_start, "page_end": self.page_end, "pages": self.pages(),

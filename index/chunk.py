@@ -51,6 +51,7 @@ class Chunk:
     text: str                  # cleaned text, as shown to the user
     line_start: int            # 1-based lines of the document (for .txt/.md: of the file), for the citation
     line_end: int
+    locator: str = ""          # the 条 (or 条 range) of a regulation chunk: "第十七条", "第十七条至第十九条"; else ""
     page_start: int = 0        # 1-based pages of a paged format (PDF); 0 when the format has no pages
     page_end: int = 0
     format: str = "txt"        # txt / md / pdf / docx / html: the reader the file went through
