@@ -17,7 +17,8 @@ from index.errors import AssistantError
 EXIT_USER_ERROR = 2
 
 _corpus = click.option("--corpus", default="seeds", show_default=True,
-                       type=click.Path(file_okay=False, path_type=Path), help="Folder of .txt/.md files.")
+                       type=click.Path(file_okay=False, path_type=Path),
+                       help="Folder of documents: .pdf .docx .html/.htm .txt .md (subfolders included).")
 _index = click.option("--index", "index_dir", envvar="ASSISTANT_INDEX", default=None,
                       type=click.Path(file_okay=False, path_type=Path),
                       help="Index folder [default: one per corpus in the user cache; env ASSISTANT_INDEX].")
@@ -140,27 +141,35 @@ def _marked(text: str, spans) -> str:
 
 @main.command()
 @_corpus
+@_index
+@_cache
 @click.option("--json", "as_json", is_flag=True, help="JSON lines with every field of every chunk.")
-def chunks(corpus, as_json):
+def chunks(corpus, index_dir, cache_dir, as_json):
     """Print every chunk the index would hold, to inspect the chunker's work.
+
+    PDF, Word and web pages are read through the index's document cache, so OCR is not repeated.
 
     \b
     Example:
       assistant chunks --corpus seeds --json | head
     """
+    from assistant.cite import citation_for
+    from index import store
     from index.chunk import chunk_document
     from index.corpus import scan_corpus
 
-    files, skipped = scan_corpus(corpus.expanduser().resolve())
+    corpus = corpus.expanduser().resolve()
+    index_dir = index_dir.expanduser().resolve() if index_dir else store.default_index_dir(corpus, cache_dir)
+    files, skipped = scan_corpus(corpus, index_dir, progress=sys.stderr.isatty())
     for s in skipped:
         click.echo(f"skipped {s.rel}: {s.reason}", err=True)
     for f in files:
-        for c in chunk_document(f.text, f.rel):
+        for c in chunk_document(f.document, f.rel):
             if as_json:
                 click.echo(json.dumps(c.to_dict(), ensure_ascii=False))
             else:
-                click.echo(f"{c.source}:{c.line_start}-{c.line_end} [{c.block}] {c.title} > "
-                           f"{' > '.join(c.headings)}\n    {c.text}")
+                path = " > ".join([*c.headings, c.locator] if c.locator else c.headings)
+                click.echo(f"{citation_for(c).where()} [{c.block}] {c.title} > {path}\n    {c.text}")
 
 
 @main.command()

@@ -35,9 +35,14 @@ class Citation:
             return f"第{self.page_start}-{self.page_end}页"
         return f"第{self.page_start}页"
 
+    def where(self) -> str:
+        """The file and the pages (paged formats) or lines: "a.pdf, 第3-4页", "b.txt:10-12"."""
+        if self.page_start:
+            return f"{self.source}, {self.pages()}"
+        return f"{self.source}:{self.line_start}-{self.line_end}"
+
     def location(self) -> str:
-        where = f"{self.source}, {self.pages()}" if self.page_start else \
-            f"{self.source}:{self.line_start}-{self.line_end}"
+        where = self.where()
         path = " > ".join([*self.section, self.locator] if self.locator and self.locator not in self.section
                           else self.section)
         return f"{path}，{where}" if path else where

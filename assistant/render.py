@@ -107,13 +107,15 @@ def passage_card(passage: Passage, rank: int, context: Sequence[Passage] = (), w
         badges.append(f'<span class="pa-badge pa-block">{BLOCK_LABELS[passage.block]}</span>')
     title = f"［无题，取自首个标题］{c.title}" if c.title_is_fallback else c.title
     authors = "，".join(c.authors) if c.authors else "作者不详"
-    section = (f'<div class="pa-section">{" › ".join(_esc(h) for h in c.section)}</div>'
-               if c.section else "")
+    path = [*c.section, c.locator] if c.locator and c.locator not in c.section else list(c.section)
+    section = f'<div class="pa-section">{" › ".join(_esc(h) for h in path)}</div>' if path else ""
+    # The file and its pages (PDF) or lines: what a researcher checks against the original.
+    where = f'<div class="pa-where">{_esc(c.where())}</div>'
     return (
         f'<div class="pa-card{" pa-weak" if weak else ""}">'
         f'<div class="pa-head">{"".join(badges)}<span class="pa-title">{_esc(title)}</span></div>'
         f'<div class="pa-authors">{_esc(authors)}</div>'
-        f"{section}"
+        f"{section}{where}"
         f'<div class="pa-text">{highlight(passage.text, passage.highlights)}</div>'
         f"{_context_html(passage, context)}"
         f'<div class="pa-ref"><span class="pa-ref-label">引用</span>'

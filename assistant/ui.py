@@ -91,7 +91,7 @@ CSS = """
 .pa-weak-badge { background: #fff7ed; color: #9a3412; border-color: #fdba74; }
 .pa-block { background: #eef2ff; color: #3730a3; border-color: #c7d2fe; }
 .pa-title { font-weight: 650; font-size: 15.5px; flex: 1 1 240px; min-width: 0; }
-.pa-authors, .pa-section { font-size: 13px; color: var(--body-text-color-subdued); margin-top: 2px; }
+.pa-authors, .pa-section, .pa-where { font-size: 13px; color: var(--body-text-color-subdued); margin-top: 2px; }
 .pa-section::before { content: "§ "; opacity: .6; }
 .pa-text { margin-top: 8px; overflow-wrap: anywhere; }
 .pa-answer mark { background: #fde68a; color: inherit; padding: 1px 2px; border-radius: 3px; }

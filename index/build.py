@@ -63,7 +63,9 @@ class BuildReport:
         if self.dense:
             line += f"; {self.dense}"
         if self.skipped:
-            line += "; skipped " + ", ".join(f"{s.rel} ({s.reason})" for s in self.skipped)
+            n = len(self.skipped)
+            line += f"; skipped {n} file{'s' if n > 1 else ''}: " + "; ".join(f"{s.rel}: {s.reason}"
+                                                                           for s in self.skipped)
         return line
 
 

@@ -98,7 +98,8 @@ def test_build_finishes_with_what_can_be_read_and_names_the_rest(corpus, tmp_pat
     assert {s.rel: s.reason for s in report.skipped} == want_skipped
     summary = report.summary()
     for name, reason in want_skipped.items():
-        assert f"{name} ({reason})" in summary
+        assert f"{name}: {reason}" in summary
+    assert f"skipped {len(want_skipped)} files: " in summary
     stored = store.load(idx)
     sources = {c.source for c in stored.chunks}
     assert {"gbk.txt", "folder.txt/inner.md"} <= sources
@@ -134,7 +135,7 @@ def test_build_command_names_skipped_files(corpus, tmp_path, fake_embedder, monk
     assert line.startswith("index built:")
     for name, reason in expected.items():
         if reason:
-            assert f"{name} ({reason})" in line
+            assert f"{name}: {reason}" in line
 
 
 class GatedEmbedder:
