@@ -287,7 +287,7 @@ def test_chmod_000_file_and_folder_are_skipped_by_a_root_without_dac_override(co
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout)
     assert got["skipped"] == {"locked.txt": "permission denied"}
-    assert "locked.txt (permission denied)" in got["summary"]
+    assert "locked.txt: permission denied" in got["summary"]
     assert got["files"] == len(list((ROOT / "seeds").iterdir()))
     # The unreadable folder is only a log warning: its files are not listed, so the report cannot name them.
     assert "skipping folder private: permission denied" in proc.stderr
