@@ -136,16 +136,19 @@ def stale_reasons(manifest: dict | None, wanted: dict, files: list[SourceFile], 
 def ensure_index(corpus: Path, index_dir: Path, get_embedder: Callable[[], object], model_name: str,
                  config: BuildConfig = BuildConfig(), *, force: bool = False, rebuild: bool = True,
                  fingerprint: str | None = None, progress: bool | None = None,
-                 on_commit: Callable[[], None] | None = None) -> BuildReport:
+                 on_commit: Callable[[], None] | None = None,
+                 on_progress: Callable[[str, int, int], None] | None = None) -> BuildReport:
     """Bring the index at `index_dir` up to date with `corpus`; a no-op when nothing differs.
 
     `get_embedder` is called only when something must be embedded, so a no-op never loads the model.
     With `rebuild=False` a difference raises `IndexMismatchError` naming it instead.
     `on_commit` runs after the new generation is live (tests use it to observe the swap).
+    `on_progress(stage, done, total)` is told each step ("reading", "embedding chunks", "embedding sentences";
+    readers may add "ocr <file>"), so a UI can draw its own progress bar; it must be quick and must not raise.
     """
     t0 = time.perf_counter()
     files, skipped = scan_corpus(corpus, Path(index_dir), progress=bool(progress) if progress is not None
-                                 else sys.stderr.isatty())
+                                 else sys.stderr.isatty(), on_progress=on_progress)
     terms = mine_terms(f.text for f in files)
     wanted = wanted_settings(config, model_name, terms)
     try:
@@ -169,7 +172,7 @@ def ensure_index(corpus: Path, index_dir: Path, get_embedder: Callable[[], objec
             store.prune(index_dir)
             previous = _previous_vectors(index_dir)
             report = _build(files, skipped, terms, wanted, index_dir, get_embedder(), config, previous,
-                            reasons, progress, t0)
+                            reasons, progress, t0, on_progress)
             store.prune(index_dir)
     except OSError as e:
         raise IndexWriteError(
@@ -192,7 +195,7 @@ def _previous_vectors(index_dir: Path) -> dict[str, np.ndarray]:
 
 
 def _embed(embedder, texts: list[str], keys: list[str], cache: dict[str, np.ndarray], progress: bool | None,
-           label: str) -> tuple[np.ndarray, int]:
+           label: str, on_progress=None) -> tuple[np.ndarray, int]:
     """Vectors for `texts`, from the cache where the key is known; returns (vectors, how many were embedded)."""
     from tqdm import tqdm
 
@@ -208,21 +211,25 @@ def _embed(embedder, texts: list[str], keys: list[str], cache: dict[str, np.ndar
             batch = todo[start:start + EMBED_BATCH]
             out[batch] = embedder.encode_documents([texts[i] for i in batch])
             bar.update(len(batch))
+            if on_progress:
+                on_progress(f"embedding {label}", start + len(batch), len(todo))
     return out, len(todo)
 
 
-def _build(files, skipped, terms, wanted, index_dir, embedder, config, cache, reasons, progress, t0):
+def _build(files, skipped, terms, wanted, index_dir, embedder, config, cache, reasons, progress, t0,
+           on_progress=None):
     # The new generation's folder exists from the start, so a build killed at any point leaves only a
     # `.tmp-*` folder that no reader looks at and the next build removes.
     gen = store.Generation(index_dir)
     try:
-        return _fill(gen, files, skipped, terms, wanted, embedder, config, cache, reasons, progress, t0)
+        return _fill(gen, files, skipped, terms, wanted, embedder, config, cache, reasons, progress, t0,
+                     on_progress)
     except BaseException:
         gen.discard()
         raise
 
 
-def _fill(gen, files, skipped, terms, wanted, embedder, config, cache, reasons, progress, t0):
+def _fill(gen, files, skipped, terms, wanted, embedder, config, cache, reasons, progress, t0, on_progress=None):
     import bm25s
     import faiss
 
@@ -240,8 +247,8 @@ def _fill(gen, files, skipped, terms, wanted, embedder, config, cache, reasons, 
             sent_rows.append((row, s, e))
             stexts.append(searchable(c.text[s:e]))
     skeys = [_key(fp, "sentence", t) for t in stexts]
-    vectors, n1 = _embed(embedder, ptexts, pkeys, cache, progress, "chunks")
-    svectors, n2 = _embed(embedder, stexts, skeys, cache, progress, "sentences")
+    vectors, n1 = _embed(embedder, ptexts, pkeys, cache, progress, "chunks", on_progress)
+    svectors, n2 = _embed(embedder, stexts, skeys, cache, progress, "sentences", on_progress)
 
     tokenizer = Tokenizer(terms)
     bm25 = bm25s.BM25()

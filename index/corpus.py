@@ -47,7 +47,8 @@ def _read_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _load(rel: str, path: Path, cache_dir: Path | None = None, progress: bool = False) -> SourceFile | Skipped:
+def _load(rel: str, path: Path, cache_dir: Path | None = None, progress: bool = False,
+          on_progress=None) -> SourceFile | Skipped:
     if path.is_symlink() and not path.exists():
         return Skipped(rel, "broken symlink")
     if path.exists() and not path.is_file():
@@ -65,7 +66,7 @@ def _load(rel: str, path: Path, cache_dir: Path | None = None, progress: bool = 
     if not data.strip():
         return Skipped(rel, "empty file")
     sha = hashlib.sha256(data).hexdigest()
-    ctx = ReadContext(sha, cache_dir, progress, path.suffix.lower())
+    ctx = ReadContext(sha, cache_dir, progress, path.suffix.lower(), on_progress)
     try:
         doc = read_document(rel, data, ctx)
     except Unreadable as e:
@@ -141,24 +142,30 @@ def check_corpus(root: Path) -> None:
     _candidates(Path(root))
 
 
-def scan_corpus(root: Path, cache_dir: Path | None = None, progress: bool = False,
+def scan_corpus(root: Path, cache_dir: Path | None = None, progress: bool = False, on_progress=None,
                 ) -> tuple[list[SourceFile], list[Skipped]]:
     """Every readable file under `root` (sorted by rel) and the skipped ones (with a warning each).
 
     `cache_dir` keeps what the slow readers made (PDF text, OCR pages) by the file's sha256; `progress` shows
-    their progress bars.
+    their progress bars; `on_progress(stage, done, total)`, when given, is told "reading" per file (and
+    whatever the readers report, e.g. OCR pages).
     """
     root = Path(root)
     candidates = _candidates(root)
     files: list[SourceFile] = []
     skipped: list[Skipped] = []
-    for rel, path in sorted(candidates):
-        got = _load(rel, path, cache_dir, progress)
+    candidates = sorted(candidates)
+    for n, (rel, path) in enumerate(candidates):
+        if on_progress:
+            on_progress("reading", n, len(candidates))
+        got = _load(rel, path, cache_dir, progress, on_progress)
         if isinstance(got, Skipped):
             log.warning("skipping %s: %s", got.rel, got.reason)
             skipped.append(got)
         else:
             files.append(got)
+    if on_progress:
+        on_progress("reading", len(candidates), len(candidates))
     return files, skipped
 
 

@@ -16,6 +16,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from index.document import READERS_VERSION, Document
 
@@ -37,6 +38,8 @@ class ReadContext:
     cache_dir: Path | None = None      # where documents and OCR pages are cached; None: no cache
     progress: bool = False             # show a progress bar for slow reads (OCR, by page)
     suffix: str = ""                   # the file's ending, lower case (".md" vs ".txt")
+    # A UI's progress hook: a slow reader calls on_progress("ocr", pages_done, pages_total) (or None).
+    on_progress: Callable[[str, int, int], None] | None = None
 
 
 def reader_name(filename: str) -> str | None:
