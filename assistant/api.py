@@ -183,15 +183,17 @@ class Assistant:
         self._snapshot = _Snapshot.of(store.load(index_dir))
         return self
 
-    def _ensure(self, force: bool, rebuild: bool, progress: bool | None) -> BuildReport:
+    def _ensure(self, force: bool, rebuild: bool, progress: bool | None, on_progress=None) -> BuildReport:
         return ensure_index(self.corpus, self.index_dir, lambda: self.embedder, self.model_name,
                             self.build_config, force=force, rebuild=rebuild,
-                            fingerprint=self.embedder.fingerprint, progress=progress)
+                            fingerprint=self.embedder.fingerprint, progress=progress, on_progress=on_progress)
 
-    def rebuild(self, force: bool = False, progress: bool | None = None) -> BuildReport:
-        """Bring the index up to date with the corpus; queries meanwhile are answered from the old snapshot."""
+    def rebuild(self, force: bool = False, progress: bool | None = None, on_progress=None) -> BuildReport:
+        """Bring the index up to date with the corpus; queries meanwhile are answered from the old snapshot.
+
+        on_progress(stage, done, total): told each step of the build (see `index.build.ensure_index`)."""
         with self._rebuild_lock:
-            report = self._ensure(force=force, rebuild=True, progress=progress)
+            report = self._ensure(force=force, rebuild=True, progress=progress, on_progress=on_progress)
             if report.built:
                 self._snapshot = _Snapshot.of(store.load(self.index_dir))
         return report
@@ -342,6 +344,28 @@ class Assistant:
 
     def example_questions(self) -> list[str]:
         return list(EXAMPLE_QUESTIONS)
+
+    # ---------------------------------------------------------------- the document library (assistant/library.py)
+    def documents(self):
+        """Every indexed file: `library.DocumentInfo` (title, authors, genre, format, date, pages, chunks)."""
+        from assistant import library
+        return library.documents(self)
+
+    def document(self, name: str):
+        """One indexed file with the metadata its reader found and its chunks in reading order."""
+        from assistant import library
+        return library.document(self, name)
+
+    def add_documents(self, files, *, replace: bool = False, limits=None, on_progress=None):
+        """Check files (paths or (name, bytes) pairs), copy them into the corpus and re-index: `AddReport`."""
+        from assistant import library
+        return library.add_documents(self, files, replace=replace, limits=limits or library.UploadLimits(),
+                                     on_progress=on_progress)
+
+    def remove_document(self, name: str, *, on_progress=None):
+        """Take a file (as `documents()` names it) out of the corpus and re-index: `RemoveReport`."""
+        from assistant import library
+        return library.remove_document(self, name, on_progress=on_progress)
 
     # ---------------------------------------------------------------- validation
     def _check_question(self, question) -> str:
