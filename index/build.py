@@ -11,16 +11,17 @@ import json
 import logging
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from index import store
+from index.backend import GenerationData, IndexBackend
 from index.chunk import CHUNKER_VERSION, Chunk, ChunkConfig, chunk_document
 from index.corpus import Skipped, SourceFile, scan_corpus
-from index.dense import TYPES, DenseConfig, build_dense, describe, probe_queries
+from index.dense import TYPES, DenseConfig, describe
 from index.errors import AssistantError, IndexMismatchError, IndexWriteError
 from index.normalize import searchable
 from index.sentences import split_sentences
@@ -137,7 +138,8 @@ def ensure_index(corpus: Path, index_dir: Path, get_embedder: Callable[[], objec
                  config: BuildConfig = BuildConfig(), *, force: bool = False, rebuild: bool = True,
                  fingerprint: str | None = None, progress: bool | None = None,
                  on_commit: Callable[[], None] | None = None,
-                 on_progress: Callable[[str, int, int], None] | None = None) -> BuildReport:
+                 on_progress: Callable[[str, int, int], None] | None = None,
+                 backend: IndexBackend | None = None) -> BuildReport:
     """Bring the index at `index_dir` up to date with `corpus`; a no-op when nothing differs.
 
     `get_embedder` is called only when something must be embedded, so a no-op never loads the model.
@@ -145,14 +147,17 @@ def ensure_index(corpus: Path, index_dir: Path, get_embedder: Callable[[], objec
     `on_commit` runs after the new generation is live (tests use it to observe the swap).
     `on_progress(stage, done, total)` is told each step ("reading", "embedding chunks", "embedding sentences";
     readers may add "ocr <file>"), so a UI can draw its own progress bar; it must be quick and must not raise.
+    `backend` is where the index lives (default: the local folder `index_dir`; `index.backend.open_backend`);
+    `index_dir` also holds the cache of read documents.
     """
     t0 = time.perf_counter()
+    backend = backend if backend is not None else store.LocalStore(Path(index_dir))
     files, skipped = scan_corpus(corpus, Path(index_dir), progress=bool(progress) if progress is not None
                                  else sys.stderr.isatty(), on_progress=on_progress)
     terms = mine_terms(f.text for f in files)
     wanted = wanted_settings(config, model_name, terms)
     try:
-        manifest = store.read_manifest(index_dir)
+        manifest = backend.read_manifest()
     except AssistantError as e:
         if not rebuild:
             raise
@@ -168,12 +173,13 @@ def ensure_index(corpus: Path, index_dir: Path, get_embedder: Callable[[], objec
             "Run `assistant build` (or open with rebuild=True) to update it")
     log.info("rebuilding the index at %s: %s", index_dir, "; ".join(reasons))
     try:
-        with store.build_lock(index_dir, config.lock_wait_seconds):
-            store.prune(index_dir)
-            previous = _previous_vectors(index_dir)
-            report = _build(files, skipped, terms, wanted, index_dir, get_embedder(), config, previous,
+        with backend.lock(config.lock_wait_seconds):
+            backend.prune()
+            previous = _previous_vectors(backend)
+            report = _build(files, skipped, terms, wanted, backend, get_embedder(), config, previous,
                             reasons, progress, t0, on_progress)
-            store.prune(index_dir)
+            report = replace(report, index_dir=index_dir)
+            backend.prune()
     except OSError as e:
         raise IndexWriteError(
             f"cannot write the index at {index_dir} ({e.strerror or e}); make the folder writable or pass "
@@ -183,10 +189,10 @@ def ensure_index(corpus: Path, index_dir: Path, get_embedder: Callable[[], objec
     return report
 
 
-def _previous_vectors(index_dir: Path) -> dict[str, np.ndarray]:
+def _previous_vectors(backend: IndexBackend) -> dict[str, np.ndarray]:
     """Embedding cache: cache key -> vector, from the live generation (if it is readable)."""
     try:
-        keys, vectors, sentence_vectors = store.load_vectors(index_dir)
+        keys, vectors, sentence_vectors = backend.load_vectors()
     except AssistantError:
         return {}
     cache = dict(zip(keys["chunks"], vectors))
@@ -216,11 +222,11 @@ def _embed(embedder, texts: list[str], keys: list[str], cache: dict[str, np.ndar
     return out, len(todo)
 
 
-def _build(files, skipped, terms, wanted, index_dir, embedder, config, cache, reasons, progress, t0,
+def _build(files, skipped, terms, wanted, backend, embedder, config, cache, reasons, progress, t0,
            on_progress=None):
-    # The new generation's folder exists from the start, so a build killed at any point leaves only a
-    # `.tmp-*` folder that no reader looks at and the next build removes.
-    gen = store.Generation(index_dir)
+    # The new generation exists from the start (a `.tmp-*` folder, a Milvus collection without an alias), so a
+    # build killed at any point leaves only something no reader looks at and the next build removes.
+    gen = backend.begin()
     try:
         return _fill(gen, files, skipped, terms, wanted, embedder, config, cache, reasons, progress, t0,
                      on_progress)
@@ -230,9 +236,6 @@ def _build(files, skipped, terms, wanted, index_dir, embedder, config, cache, re
 
 
 def _fill(gen, files, skipped, terms, wanted, embedder, config, cache, reasons, progress, t0, on_progress=None):
-    import bm25s
-    import faiss
-
     chunks: list[Chunk] = []
     for f in files:
         chunks.extend(chunk_document(f.document, f.rel, config.chunker))
@@ -251,33 +254,27 @@ def _fill(gen, files, skipped, terms, wanted, embedder, config, cache, reasons, 
     svectors, n2 = _embed(embedder, stexts, skeys, cache, progress, "sentences", on_progress)
 
     tokenizer = Tokenizer(terms)
-    bm25 = bm25s.BM25()
-    bm25.index([tokenizer(bm25_text(c)) or [""] for c in chunks], show_progress=False)
-
-    dense, settings = build_dense(vectors, probe_queries(vectors, svectors, config.dense), config.dense)
-    faiss.write_index(dense, str(gen.path / "dense.faiss"))
-    del dense
-    bm25.save(str(gen.path / "bm25"), show_progress=False)
-    with open(gen.path / "chunks.jsonl", "w", encoding="utf-8") as fh:
-        for c in chunks:
-            fh.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
-    (gen.path / "terms.txt").write_text("\n".join(terms) + "\n", encoding="utf-8")
-    gen.save_arrays(vectors=vectors, sentence_vectors=svectors,
-                    sentences=np.asarray(sent_rows, dtype=np.int32).reshape(-1, 3))
-    store.write_json(gen.path / "keys.json", {"chunks": pkeys, "sentences": skeys})
+    data = GenerationData(tuple(chunks), vectors, np.asarray(sent_rows, dtype=np.int32).reshape(-1, 3), svectors,
+                          {"chunks": pkeys, "sentences": skeys}, tuple(terms),
+                          tuple(tuple(tokenizer(bm25_text(c))) for c in chunks))
     articles = len({(c.source, c.article) for c in chunks})
+
+    def finish(settings: dict) -> dict:
+        return {
+            **wanted,
+            "embedder": {**wanted["embedder"], "fingerprint": fp, "dim": int(embedder.dim), "normalized": True,
+                         "query_prompt": "query: ", "document_prompt": "passage: "},
+            "index": settings,
+            "corpus": {"files": {f.rel: f"sha256:{f.sha256}" for f in files},
+                       "skipped": {s.rel: s.reason for s in skipped}},
+            "counts": {"files": len(files), "articles": articles, "chunks": len(chunks),
+                       "sentences": len(sent_rows)},
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "build_seconds": round(time.perf_counter() - t0, 2),
+        }
+
+    manifest = gen.write(data, config.dense, finish)
     seconds = time.perf_counter() - t0
-    manifest = {
-        **wanted,
-        "embedder": {**wanted["embedder"], "fingerprint": fp, "dim": int(embedder.dim), "normalized": True,
-                     "query_prompt": "query: ", "document_prompt": "passage: "},
-        "index": settings,
-        "corpus": {"files": {f.rel: f"sha256:{f.sha256}" for f in files},
-                   "skipped": {s.rel: s.reason for s in skipped}},
-        "counts": {"files": len(files), "articles": articles, "chunks": len(chunks), "sentences": len(sent_rows)},
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "build_seconds": round(seconds, 2),
-    }
-    gen.commit(manifest)
-    return BuildReport(gen.index_dir, True, tuple(reasons), len(files), articles, len(chunks), n1 + n2,
+    settings = manifest["index"]
+    return BuildReport(None, True, tuple(reasons), len(files), articles, len(chunks), n1 + n2,
                        len(ptexts) + len(stexts) - n1 - n2, tuple(skipped), seconds, describe(settings))

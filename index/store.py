@@ -91,6 +91,9 @@ class StoredIndex:
     sentences: np.ndarray          # int32 (m, 3)
     sentence_vectors: np.ndarray   # float32 (m, d)
     keys: dict                     # {"chunks": [...], "sentences": [...]}
+    # A search engine over the sentence vectors that lives with the index (Milvus); None: the reader builds an
+    # exact FAISS index over `sentence_vectors` itself.
+    sentence_search: object = None
 
 
 def current_generation(index_dir: Path) -> Path | None:
@@ -204,6 +207,31 @@ class Generation:
         for name, arr in arrays.items():
             np.save(self.path / f"{name}.npy", arr, allow_pickle=False)
 
+    def write(self, data, dense_config, finish) -> dict:
+        """FAISS over the chunk vectors (exact or tuned IVF), bm25s over the tokens, the tables; then commit."""
+        import bm25s
+        import faiss
+
+        from index.dense import build_dense, probe_queries
+
+        bm25 = bm25s.BM25()
+        bm25.index([list(t) or [""] for t in data.tokens], show_progress=False)
+        dense, settings = build_dense(data.vectors, probe_queries(data.vectors, data.sentence_vectors,
+                                                                  dense_config), dense_config)
+        faiss.write_index(dense, str(self.path / "dense.faiss"))
+        del dense
+        bm25.save(str(self.path / "bm25"), show_progress=False)
+        with open(self.path / "chunks.jsonl", "w", encoding="utf-8") as fh:
+            for c in data.chunks:
+                fh.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+        (self.path / "terms.txt").write_text("\n".join(data.terms) + "\n", encoding="utf-8")
+        self.save_arrays(vectors=data.vectors, sentence_vectors=data.sentence_vectors,
+                         sentences=np.asarray(data.sentences, dtype=np.int32).reshape(-1, 3))
+        write_json(self.path / "keys.json", data.keys)
+        manifest = finish(settings)
+        self.commit(manifest)
+        return manifest
+
     def commit(self, manifest: dict) -> Path:
         """Write the manifest last, move the folder into place, then point CURRENT at it."""
         files = {}
@@ -264,6 +292,36 @@ def build_lock(index_dir: Path, wait_seconds: float):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+class LocalStore:
+    """The local folder as an `index.backend.IndexBackend`: generations, FAISS + bm25s, the default.
+
+    Writing and reading sit side by side here: `begin()` opens a `Generation` whose `write` builds the FAISS and
+    BM25 indexes and commits it, `load` reads it back and checks every file.
+    """
+
+    def __init__(self, index_dir: Path):
+        self.index_dir = Path(index_dir)
+        self.location = str(self.index_dir)
+
+    def read_manifest(self) -> dict | None:
+        return read_manifest(self.index_dir)
+
+    def load_vectors(self) -> tuple[dict, np.ndarray, np.ndarray]:
+        return load_vectors(self.index_dir)
+
+    def lock(self, wait_seconds: float):
+        return build_lock(self.index_dir, wait_seconds)
+
+    def prune(self) -> None:
+        prune(self.index_dir)
+
+    def load(self) -> StoredIndex:
+        return load(self.index_dir)
+
+    def begin(self) -> "Generation":
+        return Generation(self.index_dir)
 
 
 def _fsync_tree(path: Path) -> None:
