@@ -27,7 +27,7 @@ _JUNK_TITLE = re.compile(
 _TOOL_PREFIX = re.compile(r"^(?:microsoft\s+(?:word|powerpoint|excel)|wps\s*(?:文字|演示|表格)?|word)\s*[-–—:]\s*", re.I)
 _FILE_EXT = re.compile(r"\.(?:docx?|wps|pdf|txt|rtf|pptx?|xlsx?|indd|qxd|tmp|html?|tex|dvi|ps|eps|odt|jpe?g|png|tiff?)$",
                        re.I)
-_PATHLIKE = re.compile(r"^(?:[a-z]:\\|/|\\\\)|[\\/][^\\/]+[\\/]", re.I)
+_PATHLIKE = re.compile(r"^(?:[a-z]:\\|/|\\\\|about:|file:|https?:|www\.)|[\\/][^\\/]+[\\/]", re.I)
 # An ASCII token with no spaces and an underscore or a digit run in it: "2024_03_final", "ABC123-v2", "scan0001".
 _FILENAME_TOKEN = re.compile(r"^(?=.*(?:_|\d{3,}))[A-Za-z0-9_.\-]+$")
 

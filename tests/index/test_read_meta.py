@@ -22,6 +22,8 @@ from index.readers.meta import JournalRef, clean_authors, clean_title, find_doi,
     ("scan0001", ""),
     ("C:\\Users\\admin\\Desktop\\稿件.pdf", ""),
     ("2024-03-01", ""),
+    ("about:blank", ""),                            # a browser print of a page with no <title>
+    ("https://www.gov.cn/zhengce/content/2025-08/27/content_7037861.htm", ""),
     ("", ""),
 ])
 def test_clean_title(raw, want):
