@@ -1,9 +1,11 @@
 """Document -> `Chunk` records (paragraph-level, never crossing an article or section boundary).
 
-`index.structure` finds the articles, headings and paragraphs (`Block`s); this module only cuts blocks into
+`index.structure` finds the segments, headings, 条 and paragraphs (`Block`s); this module only cuts blocks into
 chunks: consecutive blocks of one kind under one heading path form a group, a block longer than `max_chars` is
 cut at sentence ends, and the pieces of a group are packed into chunks of even size (a short paragraph joins
-its neighbours, never a neighbour from another section or article).
+its neighbours, never a neighbour from another section or article). In a regulation the short 条 of one 章/节
+merge, a chunk prefers to start where a 条 starts, and its `locator` names the 条 it holds ("第十七条",
+"第十七条至第十九条"), so even the second chunk of a long 条 cites its number.
 """
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ from itertools import groupby
 from index.document import Document
 from index.normalize import sentence_spans
 from index.structure import Block, Segment, parse_document
+from index.structure.regulation import locator_range
 
 # Bump whenever the chunks made from the same text change (rules in normalize/structure/chunk): the index
 # manifest records it, so a stale index is rebuilt instead of serving old line ranges.
-CHUNKER_VERSION = 2
+CHUNKER_VERSION = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +42,7 @@ class Chunk:
     id: str                    # content hash of (source, line_start, text): stable across rebuilds
     source: str                # path relative to the corpus root, '/'-separated
     article: int               # index of the segment inside its file (0-based)
-    segment_kind: str          # article / notice / news / other
+    segment_kind: str          # the genre: article / regulation / notice / web / news / other
     title: str                 # article title (a fallback from the first heading when untitled)
     title_is_fallback: bool    # True when `title` was not printed as the article's title
     title_en: str              # English title when the article has one, else ""
@@ -82,7 +85,7 @@ def chunk_document(doc: Document | str, source: str, config: ChunkConfig = Chunk
     if isinstance(doc, str):
         doc = Document.of_text(doc)
     out: list[Chunk] = []
-    for seg in parse_document(doc.text):
+    for seg in parse_document(doc.text, doc.meta):
         out.extend(_segment_chunks(seg, source, config, doc))
     return out
 
@@ -95,7 +98,10 @@ def _segment_chunks(seg: Segment, source: str, config: ChunkConfig, doc: Documen
     key = (lambda ib: (ib[1].kind, ib[1].headings, ib[1].run, ib[0] if ib[1].kind == "front" else -1))
     for (kind, headings, _, _), group in groupby(enumerate(seg.blocks), key=key):
         blocks = [b for _, b in group]
-        for pieces in pack([_pieces(b, config.max_chars) for b in blocks], config):
+        # Inside a 条 (the same locator as the block before, or a sentence cut of one block) a cut costs more.
+        units = [b.locator for b in blocks]
+        for pieces in pack([_pieces(b, config.max_chars) for b in blocks], config,
+                           units if any(units) else None):
             # Pieces of one block are contiguous: take the block's text from the first to the last so inner
             # spaces (between English sentences) survive; different blocks are different paragraphs.
             parts: list[str] = []
@@ -108,13 +114,15 @@ def _segment_chunks(seg: Segment, source: str, config: ChunkConfig, doc: Documen
             line_end = blocks[last_block].lines_of(s1, e1)[1]
             body = "\n".join(parts)
             page_start, page_end = doc.pages_of(line_start, line_end)
+            locator = locator_range(blocks[first_block].locator, blocks[last_block].locator)
             chunks.append(Chunk(
                 id=chunk_id(source, line_start, body), source=source, article=seg.index,
                 segment_kind=seg.kind, title=seg.title, title_is_fallback=seg.title_is_fallback,
                 title_en=seg.title_en, authors=seg.authors, affiliation=seg.affiliation, doi=seg.doi,
                 headings=headings, block=kind, text=body, line_start=line_start, line_end=line_end,
-                page_start=page_start, page_end=page_end, format=doc.format, journal=meta.journal,
-                year=meta.year, issue=meta.issue, date=meta.date, publisher=meta.source))
+                locator=locator, page_start=page_start, page_end=page_end, format=doc.format,
+                journal=meta.journal, year=meta.year, issue=meta.issue, date=meta.date or seg.date,
+                publisher=meta.source or seg.publisher))
     return chunks
 
 
@@ -131,17 +139,28 @@ def _pieces(block: Block, max_chars: int) -> list[tuple[int, int]]:
     return spans
 
 
-def pack(blocks: list[list[tuple[int, int]]], config: ChunkConfig) -> list[list[tuple[int, tuple[int, int]]]]:
+_INSIDE_UNIT = 0.5   # about the cost of a chunk at half or 1.7 times the comfortable size
+
+
+def pack(blocks: list[list[tuple[int, int]]], config: ChunkConfig,
+         units: list[str] | None = None) -> list[list[tuple[int, tuple[int, int]]]]:
     """Group the pieces of consecutive blocks into chunks of even size; returns (block index, span) lists.
 
     Dynamic programming over the pieces in order: each chunk costs its squared distance from a comfortable size,
     plus steep costs for being shorter than `min_chars` or longer than `max_chars`. That keeps a short paragraph
-    with its neighbour rather than alone, and avoids a tiny last chunk after a greedy fill.
+    with its neighbour rather than alone, and avoids a tiny last chunk after a greedy fill. With `units` (the 条
+    of each block), a chunk that starts inside a unit costs `_INSIDE_UNIT` more: chunks start at a 条 where sizes
+    allow.
     """
     items = [(b, span) for b, spans in enumerate(blocks) for span in spans]
     n = len(items)
     if n == 0:
         return []
+    inside = [False] * n
+    if units is not None:
+        for k in range(1, n):
+            b, prev = items[k][0], items[k - 1][0]
+            inside[k] = bool(units[b]) and (b == prev or units[b] == units[prev])
     prefix = [0]
     for _, (s, e) in items:
         prefix.append(prefix[-1] + e - s)
@@ -152,7 +171,7 @@ def pack(blocks: list[list[tuple[int, int]]], config: ChunkConfig) -> list[list[
         length = prefix[j] - prefix[i] + (j - i - 1)
         if j - i > 1 and length > hard_cap:
             return float("inf")
-        c = ((length - ideal) / ideal) ** 2
+        c = ((length - ideal) / ideal) ** 2 + (_INSIDE_UNIT if inside[i] else 0.0)
         if length < config.min_chars:
             c += 10 * ((config.min_chars - length) / config.min_chars) ** 2
         if length > config.max_chars and j - i > 1:

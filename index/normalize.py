@@ -11,9 +11,14 @@ Choices (each one has a row in tests/index/test_normalize.py):
 - Citation markers stay in the displayed text (the extraction's `^[1]` is shown as `[1]`) and are dropped by
   `searchable`, so `[1]` never becomes a search term.
 - Layout glyphs in front of a byline (`□ 刘 莹`, and `姻` in its one byline shape) are dropped.
+- The gap after a line's leading article or chapter number (`第十条　国家……`, `第一章　总则`) is kept, as the
+  document has it (one U+3000 or one space): a quoted 条 reads as printed, never `第十条国家……`.
+- Web leftovers in text files: HTML entities (`&nbsp;` `&amp;` `&#12288;`) are decoded, inline HTML comments and
+  tags (`<!-- … -->`, `<br/>`, `<span …>`) dropped.
 """
 from __future__ import annotations
 
+import html
 import re
 from typing import Callable, Sequence
 
@@ -38,8 +43,17 @@ _MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _MD_LINK = re.compile(r"\[([^\]\n]+)\]\((?:https?://|/|\.)[^)]*\)")
 _MD_STRONG = re.compile(r"\*\*|__")
 _CARET_CITE = re.compile(r"\^(?=\[\d)")
-_MARKUP_CHARS = re.compile(r"[#*_\[!>^+-]")
+_MARKUP_CHARS = re.compile(r"[#*_\[!>^+\\-]")
 _LEAD_GLYPH = re.compile(rf"^\s*(?:[□■◆◇●○▲△★☆▪▫◎]\s*|姻(?=\S{{2,40}}(?:\s+[{CJK}·]{{1,10}}){{1,6}}\s*$))")
+
+_ENTITY = re.compile(r"&(?:#\d{1,7}|#x[0-9a-fA-F]{1,6}|[A-Za-z]{2,8});")
+_HTML_BITS = re.compile(r"<!--.*?(?:-->|$)|^.*?-->|</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
+# A leading 第X条/章/节/编 and the gap after it (before fold_width, so U+3000 is still itself).
+_NUMBER_GAP = re.compile(r"^(第[一二三四五六七八九十百千零〇两0-9０-９]{1,8}[条章节编](?:之[一二三四五六七八九十]{1,3})?)"
+                         r"([ \u3000\u00a0\t]+)(?=\S)")
+
+_BARE_NUMBER = re.compile(r"^第[一二三四五六七八九十百千零〇两0-9]{1,8}条(?:之[一二三四五六七八九十]{1,3})?$")
+_MD_ESCAPE = re.compile(r"\\([\[\]|*_#<>()`!\\-])")
 
 _WS = re.compile(r"\s+")
 _CJK_GAP = re.compile(rf"(?<=[{CJK}])\s+(?=[{CJK}])")
@@ -77,6 +91,8 @@ def strip_markup(line: str) -> str:
     """
     if not _MARKUP_CHARS.search(line):   # most lines have no markup: skip six substitutions
         return line
+    if "\\" in line:
+        line = _MD_ESCAPE.sub(r"\1", line)   # `\[\[链接\]\]`: markdown's escapes show the bare character
     line = _MD_HEADING.sub("", line)
     line = _MD_BULLET.sub("", line)
     line = _MD_IMAGE.sub("", line)
@@ -101,9 +117,35 @@ def strip_glyphs(line: str) -> str:
     return _LEAD_GLYPH.sub("", line)
 
 
+def decode_web(line: str) -> str:
+    """HTML entities decoded, inline comments and tags dropped: what a browser would show of the line."""
+    if "&" in line:
+        line = _ENTITY.sub(lambda m: html.unescape(m.group()), line)
+    if "<" in line or "-->" in line:
+        line = _HTML_BITS.sub("", line)
+    return line
+
+
 def clean_line(line: str) -> str:
     """One source line as displayed: width-folded, markup-free, glyph-free, CJK spacing repaired, trimmed."""
-    return collapse_spaces(strip_glyphs(strip_markup(fold_width(line))))
+    if "&" in line or "<" in line or "-->" in line:
+        line = decode_web(line)
+    out = collapse_spaces(strip_glyphs(strip_markup(fold_width(line))))
+    if "第" in out[:1]:
+        out = _keep_number_gap(strip_markup(line).strip(), out)
+    return out
+
+
+def _keep_number_gap(source: str, out: str) -> str:
+    """`第十条　国家` stays as printed: collapse_spaces would glue the number to its text."""
+    m = _NUMBER_GAP.match(source)
+    if not m:
+        return out
+    number = fold_width(m.group(1))
+    if not out.startswith(number) or out[len(number):len(number) + 1].isspace():
+        return out
+    gap = "\u3000" if "\u3000" in m.group(2) else " "
+    return number + gap + out[len(number):]
 
 
 def clean_meta(text: str) -> str:
@@ -121,9 +163,12 @@ def ends_sentence(line: str) -> bool:
 
 def _separator(left: str, right: str) -> str:
     # English words wrapped over two lines need their space back; CJK never takes one, and a line ending in a
-    # hyphen (`16-` / `19号`, `state-` / `owned`) continues without one.
+    # hyphen (`16-` / `19号`, `state-` / `owned`) continues without one. A 条 number printed on a line of its own
+    # (`第一条` / `为了……`) keeps a gap from its text, as when it is printed on the same line.
     if left.endswith("-") or not left or not right:
         return ""
+    if left[0] == "第" and _BARE_NUMBER.match(left):
+        return "\u3000"
     return " " if _ASCII_WORD_END.search(left) and _ASCII_WORD_START.search(right) else ""
 
 
@@ -221,5 +266,26 @@ def _cut(text: str, start: int, end: int, pattern: re.Pattern | None, max_chars:
 
 
 def searchable(text: str) -> str:
-    """The text to tokenize and embed: citation markers dropped, CJK spacing repaired, whitespace folded."""
-    return collapse_spaces(_CITATION.sub("", fold_width(text)))
+    """The text to tokenize and embed: citation markers dropped, CJK spacing repaired, whitespace folded,
+    traditional characters simplified (see `simplified`)."""
+    return simplified(collapse_spaces(_CITATION.sub("", fold_width(text))))
+
+
+_T2S = None
+
+
+def simplified(text: str) -> str:
+    """Traditional characters -> simplified (OpenCC t2s), for matching only: the displayed text keeps its script.
+
+    Query and index both pass through here, so a question in 「什麼是「一崗雙責」？」 meets a simplified passage and
+    a traditional document meets a simplified question. On simplified text t2s is the identity (measured: no
+    character changed on seeds/ or the dev corpus' .md files).
+    """
+    global _T2S
+    if text.isascii():
+        return text
+    if _T2S is None:
+        import opencc
+
+        _T2S = opencc.OpenCC("t2s")
+    return _T2S.convert(text)

@@ -1,0 +1,197 @@
+"""The blocks pass: a segment's lines become `Block`s (paragraphs with their heading path and, in regulations,
+their 条), read through the segment's genre (`Genre.reread`)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from index.normalize import clean_meta, ends_sentence, join_lines, line_starts_and_text, split_wrapped
+from index.structure.genre import OTHER, Genre
+from index.structure.records import Block, Heading, Line, LineKind
+from index.structure.shapes import DOI, REF_ITEM, byline_of, is_affiliation
+
+L = LineKind
+# Lines that are not chunk text: a chunk citing lines around one would cite text it does not show.
+_BARRIERS = (L.LABEL, L.HEADING, L.CONT, L.NEWS_MARK, L.HEADLINE, L.TITLE, L.CLOSING, L.BYLINE, L.META, L.JUNK)
+
+
+@dataclass(slots=True)
+class State:
+    genre: Genre
+    top: tuple[str, int] | None
+    stack: list[Heading] = field(default_factory=list)
+    mode: str = "body"
+    run: list[tuple[int, str]] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
+    first_heading: str = ""
+    md_title: str = ""           # a `# ` heading before any text: the document's printed title
+    affiliations: list[str] = field(default_factory=list)
+    closing: list[str] = field(default_factory=list)
+    front: list[tuple[int, str]] = field(default_factory=list)   # title block lines waiting for affiliations
+    doi: str = ""
+    stray_authors: tuple[str, ...] = ()
+    barrier: int = 0             # bumped at every non-blank line that is not chunk text (label, byline, …)
+    locator: str = ""            # the 条 the current paragraph belongs to (regulations)
+
+    def path(self) -> tuple[str, ...]:
+        return tuple(h.text for h in self.stack)
+
+    def push(self, h: Heading) -> None:
+        self.locator = ""
+        if not self.first_heading and h.family not in ("bracket", "chapter", "date"):
+            opening = not self.blocks and not self.run and not self.front
+            if h.family == "md" and opening and (h.md_level == 1 or not self.genre.title_in_path):
+                self.md_title = h.text           # a markdown title opening the text is the printed title
+                if not self.genre.title_in_path:
+                    return                       # ... and heads no path in genres whose sections are numbered
+            self.first_heading = h.text
+        if h.family == "kw" or (h.family, h.depth) == self.top:
+            self.stack.clear()
+        else:
+            for k, e in enumerate(self.stack):
+                if (e.family == h.family and e.depth >= h.depth) or \
+                        (h.family == "md" and e.md_level and e.md_level >= h.depth):
+                    del self.stack[k:]
+                    break
+        self.stack.append(h)
+        self.mode = "references" if h.references else "body"
+
+    def emit(self, kind: str, items: list[tuple[int, str]]) -> None:
+        starts, pieces = line_starts_and_text([t for _, t in items])
+        headings = () if kind in ("front", "abstract", "keywords", "bio") else self.path()
+        self.blocks.append(Block(kind, headings, "".join(pieces), tuple(n for n, _ in items), starts, self.barrier,
+                                 self.locator if kind == "body" else ""))
+
+    def emit_parts(self, kind: str, parts: list[tuple[int, str]]) -> None:
+        """One block whose parts are separate lines of text (`title` / `author` / `affiliation`)."""
+        starts, pos = [], 0
+        for _, text in parts:
+            starts.append(pos)
+            pos += len(text) + 1
+        self.blocks.append(Block(kind, (), "\n".join(t for _, t in parts), tuple(n for n, _ in parts),
+                                 tuple(starts), self.barrier))
+
+    def flush_front(self) -> None:
+        if self.front:
+            self.emit_parts("front", self.front)
+            self.front = []
+
+    def flush(self) -> None:
+        self.flush_front()
+        if not self.run:
+            return
+        texts = [t for _, t in self.run]
+        if self.mode == "references":
+            ranges = split_wrapped(texts, breaks_before=lambda s: bool(REF_ITEM.match(s)))
+            merged: list[tuple[int, int]] = []
+            for a, b in ranges:   # a reference item ends only where the next one starts
+                if merged and not REF_ITEM.match(texts[a]):
+                    merged[-1] = (merged[-1][0], b)
+                else:
+                    merged.append((a, b))
+            ranges = merged
+        else:
+            ranges = split_wrapped(texts)
+        for a, b in ranges:
+            self.emit(self.mode, self.run[a:b])
+        self.run.clear()
+        if self.mode in ("abstract", "keywords", "bio"):
+            self.mode = "body"
+
+
+def top_family(lines: list[Line]) -> tuple[str, int] | None:
+    for ln in lines:
+        if ln.kind in (L.HEADING, L.RUNIN) and ln.heading and ln.heading.family != "kw":
+            return ln.heading.family, ln.heading.depth
+    return None
+
+
+def body_blocks(lines: list[Line], st: State, front: bool) -> None:
+    """Blocks of `lines` (as the genre reads them); `front` when they open right after their title block
+    (affiliations allowed)."""
+    for ln in lines:
+        kind = ln.kind
+        if st.mode == "references" and kind in (L.HEADING, L.RUNIN) and ln.heading is not None \
+                and ln.heading.family not in ("kw", "md", "cn", "cn-paren", "chapter"):
+            kind = L.TEXT       # `1. 作者. 题名[J]. ……` is the next reference, not a section
+        if kind is L.BLANK:
+            continue
+        if kind in _BARRIERS:
+            st.flush()
+            st.barrier += 1
+        if kind is L.LABEL:
+            front = False if ln.label in ("bio",) else front
+            if ln.label == "doi":
+                m = DOI.search(ln.rest) or DOI.search(ln.text)
+                st.doi = st.doi or (m.group().rstrip(".,，。)）") if m else "")
+                st.emit_parts("front", [(ln.no, ln.text)])     # askable: "这篇文章的DOI是多少？"
+            elif ln.label != "meta":
+                st.mode = ln.label
+                if ln.rest:
+                    add_text(st, ln.no, ln.rest)
+            continue
+        if kind is L.HEADING:
+            front = False
+            assert ln.heading is not None
+            st.push(ln.heading)
+            continue
+        if kind is L.RUNIN:
+            st.flush()
+            front = False
+            assert ln.heading is not None
+            st.push(ln.heading)
+            add_text(st, ln.no, ln.text)
+            continue
+        if kind is L.CLAUSE:            # a 条 opens its paragraph and names it and the ones after it
+            st.flush()
+            front = False
+            st.locator = ln.locator
+            add_text(st, ln.no, ln.text)
+            continue
+        if kind is L.CAPTION:
+            st.flush()
+            st.emit("caption", [(ln.no, ln.text)])
+            continue
+        if kind in (L.CONT, L.NEWS_MARK, L.HEADLINE, L.TITLE, L.META, L.JUNK):
+            continue
+        if kind is L.CLOSING:
+            st.closing.append(clean_meta(ln.raw))
+            continue
+        if kind is L.BYLINE:
+            parsed = byline_of(ln.raw)
+            if parsed and not st.stray_authors:
+                st.stray_authors = parsed[0]
+            continue
+        if front and st.mode == "body" and is_affiliation(ln.text):
+            st.affiliations.append(clean_meta(ln.raw))
+            st.front.append((ln.no, ln.text))      # shown with the title and authors, one chunk
+            continue
+        front = front and st.mode != "body"
+        add_text(st, ln.no, ln.text)
+
+
+def add_text(st: State, no: int, text: str) -> None:
+    if st.mode == "references":
+        st.run.append((no, text))
+        return
+    st.run.append((no, text))
+    if st.mode in ("abstract", "bio") and ends_sentence(text):
+        st.flush()
+    elif st.mode == "keywords" and not re.search(r"[；;,，、]$", text):
+        st.flush()
+
+
+def fallback_title(st: State) -> str:
+    """An untitled segment is shown by its first section heading, or its first sentence: never by a 章, a
+    bracketed part name (`【案例简介】`) or a date."""
+    if st.first_heading:
+        return st.first_heading
+    text = next((b.text for b in st.blocks if b.kind == "body"), "")
+    first = re.split(r"(?<=[。！？；])", text, maxsplit=1)[0]
+    return first if len(first) <= 24 else first[:24] + "…"
+
+
+def closing_affiliation(parts: list[str]) -> str:
+    """`（作者单位：山西汾河焦煤` + `股份有限公司三交河煤矿）` -> 山西汾河焦煤股份有限公司三交河煤矿."""
+    return re.sub(r"^[（(]\s*(?:作者单位|作者工作单位|单位)\s*[：:]\s*|[）)]\s*$", "", join_lines(parts))
+

@@ -1,0 +1,134 @@
+"""The lines pass: one `Line` per source line with a first guess at its `LineKind`, from the line alone; then the
+guesses that need a neighbour (a closing wrapped over two lines, a heading wrapped over two lines, a numbered
+line that turns out to be a wrapped sentence, a dated chronology).
+
+Page furniture (navigation, metadata lines) is marked first by `index.structure.web`, so nothing below sees it.
+"""
+from __future__ import annotations
+
+import re
+
+from index.normalize import CJK, clean_line, ends_sentence, join_lines
+from index.structure.records import Heading, Line, LineKind
+from index.structure.shapes import (
+    ANY_PUNCT, CAPTION, CLAUSE, CLOSING, DATE_LINE, LABEL, LABELS, MAX_HEADING, NEWS_MARK, SENT_PUNCT, byline_of,
+    heading_of, is_refs, run_in, strip_colon,
+)
+from index.structure.web import PageMeta, mark_page_lines
+
+
+def classify(raw_lines: list[str]) -> tuple[list[Line], PageMeta]:
+    lines = [Line(i + 1, raw, clean_line(raw)) for i, raw in enumerate(raw_lines)]
+    page = mark_page_lines(lines)
+    for ln in lines:
+        t = ln.text
+        if ln.kind is not LineKind.TEXT:
+            continue                       # furniture, already marked
+        if not t:
+            ln.kind = LineKind.BLANK
+        elif m := CLAUSE.match(t):
+            if len(t) == m.end() or t[m.end()].isspace():    # `第十条　国家……`, not `第一条路径是……`
+                ln.kind, ln.locator = LineKind.CLAUSE, m.group()
+        elif CLOSING.match(t):
+            ln.kind = LineKind.CLOSING
+        elif NEWS_MARK.match(t):
+            ln.kind = LineKind.NEWS_MARK
+        elif m := LABEL.match(t):
+            kind = next(k for k, _ in LABELS if m.group(k))
+            ln.kind, ln.label, ln.rest = LineKind.LABEL, kind, m.group("rest").strip()
+        elif CAPTION.match(t) and len(t) <= 60 and not SENT_PUNCT.search(t):
+            ln.kind = LineKind.CAPTION
+        elif h := heading_of(ln.raw, t):
+            ln.kind, ln.heading = LineKind.HEADING, h
+        elif DATE_LINE.match(t):
+            ln.kind = LineKind.DATE
+        elif byline_of(ln.raw):
+            ln.kind = LineKind.BYLINE
+        elif h := run_in(t):
+            ln.kind, ln.heading = LineKind.RUNIN, h
+    closing_tails(lines)
+    refine_headings(lines)
+    chronology(lines)
+    return lines, page
+
+
+def chronology(lines: list[Line]) -> None:
+    """A page of dated entries (`2016年10月27日` / what happened) is one document: its date lines are headings.
+
+    A lone date line closes a notice (`LineKind.DATE`); three or more, each followed by text, are a chronology.
+    """
+    dated = [i for i, ln in enumerate(lines) if ln.kind is LineKind.DATE]
+    followed = [i for i in dated if (j := nonblank_after(lines, i)) is not None and lines[j].kind.is_text]
+    if len(followed) >= 3:
+        for i in dated:
+            lines[i].kind, lines[i].heading = LineKind.HEADING, Heading(lines[i].text, "date", 0)
+
+
+_SILENT = (LineKind.BLANK, LineKind.JUNK)     # lines the passes look through
+
+
+def nonblank_after(lines: list[Line], i: int) -> int | None:
+    for j in range(i + 1, len(lines)):
+        if lines[j].kind not in _SILENT:
+            return j
+    return None
+
+
+def nonblank_before(lines: list[Line], i: int) -> int | None:
+    for j in range(i - 1, -1, -1):
+        if lines[j].kind not in _SILENT:
+            return j
+    return None
+
+
+def closing_tails(lines: list[Line]) -> None:
+    # `（作者单位：山西汾河焦煤` / `股份有限公司三交河煤矿）`: the closing line is wrapped until its bracket closes.
+    for i, ln in enumerate(lines):
+        if ln.kind != LineKind.CLOSING or re.search(r"[）)]$", ln.text):
+            continue
+        j = i
+        for _ in range(2):
+            j = nonblank_after(lines, j)
+            if j is None or lines[j].kind not in (LineKind.TEXT, LineKind.BLANK):
+                break
+            lines[j].kind = LineKind.CLOSING
+            if re.search(r"[）)]$", lines[j].text):
+                break
+
+
+def refine_headings(lines: list[Line]) -> None:
+    """Numbered lines that turn out to be wrapped sentences go back to text; wrapped headings get their tails."""
+    for i, ln in enumerate(lines):
+        h = ln.heading
+        if ln.kind != LineKind.HEADING or h is None or h.md_level or h.family in ("kw", "bold"):
+            continue
+        j = nonblank_after(lines, i)
+        nxt = lines[j] if j is not None else None
+        if nxt is not None and nxt.kind == LineKind.TEXT and continues_sentence(ln.text, nxt.text):
+            ln.kind, ln.heading = LineKind.TEXT, None
+            continue
+        tails: list[int] = []
+        parts = [ln.text]
+        while nxt is not None and len(tails) < 2 and nxt.kind == LineKind.TEXT and not ANY_PUNCT.search(nxt.text) \
+                and sum(map(len, parts)) + len(nxt.text) <= MAX_HEADING + 10:
+            k = nonblank_after(lines, j)
+            followed_by_heading = k is not None and lines[k].kind in (LineKind.HEADING, LineKind.RUNIN)
+            if not (followed_by_heading or len(nxt.text) <= 0.6 * len(ln.text)):
+                break
+            tails.append(j)
+            parts.append(nxt.text)
+            j = k
+            nxt = lines[j] if j is not None else None
+        if tails:
+            text = join_lines(parts)
+            ln.heading = Heading(strip_colon(text), h.family, h.depth, h.md_level, is_refs(text))
+            for t in tails:
+                lines[t].kind, lines[t].heading = LineKind.CONT, ln.heading   # the tail knows its heading
+
+
+def continues_sentence(head: str, nxt: str) -> bool:
+    # `2、有意竞买者实地查勘……现状` / `后，在规定时间内……`: the next line finishes the numbered line's clause.
+    if re.match(rf"^[{CJK}][，。、；：！？]", nxt):
+        return True
+    return len(head) >= 16 and len(nxt) <= 10 and ends_sentence(nxt) and not ANY_PUNCT.search(nxt[:-1])
+

@@ -1,0 +1,59 @@
+"""Laws and Party regulations: 第X编 > 第X章 > 第X节 are the heading path, the 条 is each paragraph's locator.
+
+Shapes: three or more lines open with `第X条` and a gap (`第十条　国家……`), so a quoted 条 in an article never makes
+one. Inside a regulation:
+- `第X编/章/节` (and a bare `总则` / `附则` / `总纲` / `序言`, which stand where a 章 stands) are headings, at the
+  level their word says; every other numbered line (`（一）`, `1.`, `一、`) is an item of its 条: text.
+- A `第X条` line opens a paragraph and sets the locator of it and of every paragraph after it, up to the next 条
+  or heading, so a long 条 cut into several chunks still cites its number. Once the genre is known, `第十条国家……`
+  (the gap lost upstream) opens a 条 too.
+- The table of contents' `目录` line is dropped (its list of chapters are headings without text, so they vanish).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from index.structure.genre import Genre, SegmentView
+from index.structure.records import Heading, Line, LineKind
+from index.structure.shapes import CLAUSE
+
+_CHAPTER_WORDS = re.compile(r"^(?:总\s*则|附\s*则|总\s*纲|序\s*言|分\s*则)$")
+_TOC = re.compile(r"^目\s*录$")
+MIN_CLAUSES = 3
+
+
+class Regulation(Genre):
+    name = "regulation"
+    title_in_path = False
+
+    def detect(self, view: SegmentView) -> bool:
+        n = view.count(LineKind.CLAUSE)
+        return n >= MIN_CLAUSES and (not view.titled or n >= 3 * MIN_CLAUSES)   # an article may quote a few
+
+    def heading(self, h: Heading, ln: Line) -> Heading | None:
+        if h.family == "chapter" or (h.family == "md" and h.md_level):
+            return h
+        if h.family == "kw" and _CHAPTER_WORDS.match(h.text):
+            return Heading(h.text, "chapter", 2, h.md_level)
+        return None
+
+    def reread(self, ln: Line) -> Line:
+        if ln.kind is LineKind.TEXT:
+            if m := CLAUSE.match(ln.text):
+                return replace(ln, kind=LineKind.CLAUSE, locator=m.group())
+            if _CHAPTER_WORDS.match(ln.text):
+                return replace(ln, kind=LineKind.HEADING, heading=Heading(ln.text, "chapter", 2))
+            if _TOC.match(ln.text):
+                return replace(ln, kind=LineKind.JUNK)
+        return super().reread(ln)
+
+
+REGULATION = Regulation()
+
+
+def locator_range(first: str, last: str) -> str:
+    """`第十七条`, or `第十七条至第十九条` for a chunk of several 条."""
+    if not first or not last or first == last:
+        return first or last
+    return f"{first}至{last}"

@@ -1,0 +1,77 @@
+"""Title blocks of journal articles: 1-3 title-like lines followed by a byline (see the package docstring)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from index.normalize import join_lines
+from index.structure.lines import nonblank_after, nonblank_before
+from index.structure.records import Line, LineKind
+from index.structure.shapes import byline_of, is_affiliation, plain_names, script_of, title_like
+
+
+@dataclass(slots=True)
+class TitleBlock:
+    title_lines: list[int]          # indexes into lines
+    byline: int
+    authors: tuple[str, ...]
+    affiliation: str
+    script: str                     # zh / en
+    english: "TitleBlock | None" = None   # on a Chinese block: the English title block of the same article
+    joined: "TitleBlock | None" = None    # on an English block: the Chinese block it belongs with
+
+    @property
+    def first(self) -> int:
+        return self.title_lines[0]
+
+    @property
+    def last(self) -> int:
+        return self.byline
+
+    def title(self, lines: list[Line]) -> str:
+        return join_lines([lines[i].text for i in self.title_lines])
+
+
+def title_blocks(lines: list[Line]) -> list[TitleBlock]:
+    blocks: list[TitleBlock] = []
+    taken: set[int] = set()
+    for i, ln in enumerate(lines):
+        if ln.kind == LineKind.BYLINE:
+            parsed = byline_of(ln.raw)
+            assert parsed is not None
+            authors, affiliation = parsed
+            marked = True
+        elif ln.kind == LineKind.TEXT and (authors := plain_names(ln.raw)):
+            affiliation, marked = "", False
+        else:
+            continue
+        script = "en" if re.match(r"[A-Za-z]", authors[0]) else "zh"
+        titles: list[int] = []
+        j = nonblank_before(lines, i)
+        while j is not None and j not in taken and len(titles) < 3:
+            cand = lines[j]
+            md_title = cand.kind == LineKind.HEADING and cand.heading is not None and \
+                (cand.heading.family == "bold" or cand.heading.family == "md" and cand.heading.depth <= 2)
+            if not (cand.kind == LineKind.TEXT or md_title) or script_of(cand.text) != script \
+                    or not title_like(cand.text, script) \
+                    or (script == "zh" and sum(len(lines[t].text) for t in titles) + len(cand.text) > 80):
+                break
+            titles.insert(0, j)
+            j = nonblank_before(lines, j)
+        if not titles:
+            continue
+        if not marked:
+            # A bare name line is a byline only in front matter: an affiliation, abstract or keywords follows,
+            # the title is a markdown heading, or nothing comes before the title.
+            k = nonblank_after(lines, i)
+            follows = k is not None and (lines[k].kind == LineKind.LABEL or is_affiliation(lines[k].text))
+            md_title = lines[titles[0]].kind == LineKind.HEADING
+            if not (follows or md_title or nonblank_before(lines, titles[0]) is None):
+                continue
+        for t in titles:
+            lines[t].kind = LineKind.TITLE
+        ln.kind = LineKind.BYLINE
+        taken.update(titles + [i])
+        blocks.append(TitleBlock(titles, i, authors, affiliation, script))
+    return blocks
+
