@@ -75,6 +75,7 @@ _PARA = {"p", "li", "dt", "dd", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "bloc
          "address", "legend"}        # elements that are one paragraph: their prose is credited to their container
 _BOLD = {"b", "strong"}
 _HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+_LINK = "\ue000"                   # a private-use mark around link text: 「来源：求是网<a>参与互动</a>」 ends at the link
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _HIDDEN_CLASSES = {"hide", "hidden", "d-none", "display-none", "sr-only"}     # the usual CSS for display: none
 _PROSE = re.compile(rf"[{CJK}A-Za-z0-9]")
@@ -89,6 +90,7 @@ class _Line:
     bold: bool = False               # every visible character inside <b>/<strong>
     link_chars: int = 0
     row: bool = False                # a table row of short cells, joined by " | "
+    marked: str = ""                 # `text` with each link's text between _LINK marks (where a value ends)
 
 
 @dataclass(slots=True)
@@ -107,11 +109,12 @@ class _Walker:
         self.heading = 0
 
     def flush(self) -> None:
-        text = _spaces("".join(self.buf.parts))
+        marked = _spaces("".join(self.buf.parts))
+        text = _spaces(marked.replace(_LINK, ""))
         if text:
             self.lines.append(_Line(text, self.holder, self.heading,
                                     bold=self.buf.chars > 0 and self.buf.bold >= self.buf.chars,
-                                    link_chars=self.buf.link))
+                                    link_chars=self.buf.link, marked=marked))
         self.buf = _Buf()
 
     def add(self, text: str | None, link: bool, bold: bool) -> None:
@@ -144,10 +147,14 @@ class _Walker:
         bold = bold or tag in _BOLD
         if tag in ("td", "th") and self.buf.parts:
             self.buf.parts.append(" ")
+        if tag == "a":
+            self.buf.parts.append(_LINK)
         self.add(el.text, link, bold)
         for child in el:
             self.walk(child, link, bold)
             self.add(child.tail, link, bold)
+        if tag == "a":
+            self.buf.parts.append(_LINK)
         if block:
             self.flush()
             self.holder, self.heading = saved
@@ -262,7 +269,7 @@ _LABELS = {
 # Labels are often letter-spaced to line up in a table (「标　　题」, 「索 引 号」).
 _LABEL_ALT = "|".join(r"[ \u3000]*".join(map(re.escape, k)) for k in sorted(_LABELS, key=len, reverse=True))
 # A label is recognised where it starts the line, follows a separator, or is written 【label】.
-_LABEL = re.compile(rf"(?:^|(?<=[\s|｜()（）【\]]))[【\[]?\s*({_LABEL_ALT})(?:\s|　)*(?:[】\]]\s*|[：:]\s*)")
+_LABEL = re.compile(rf"(?:^|(?<=[\s|｜()（）【\]\ue000]))[【\[]?\s*({_LABEL_ALT})(?:\s|　)*(?:[】\]]\s*|[：:]\s*)")
 _PLAIN_LABEL = re.compile(rf"^[【\[]?\s*(?:{_LABEL_ALT})\s*[】\]]?\s*[：:]?\s*$")
 
 
@@ -282,17 +289,22 @@ def _linky(line: _Line) -> bool:
 def _meta_pairs(text: str) -> list[tuple[str, str]] | None:
     """(label, value) pairs when `text` is a metadata line, else None."""
     ms = list(_LABEL.finditer(text))
-    if not ms or re.match(r"^[（(].*[）)]$", text.strip()):
+    if not ms or re.match(r"^[（(].*[）)]$", text.replace(_LINK, "").strip()):
         return None                  # 「（作者：某某 某大学教授）」 closing an article is the article's own note
-    lead = text[:ms[0].start()].strip(" |｜()（）")
+    lead = text[:ms[0].start()].replace(_LINK, "").strip(" |｜()（）")
     pairs = []
+    if lead and _bare_date(lead):    # 「2020年07月04日 12:10　来源：求是网」: the date leads the line
+        pairs.append(("发布时间", lead))
+        lead = ""
     for i, m in enumerate(ms):
         end = ms[i + 1].start() if i + 1 < len(ms) else len(text)
-        value = text[m.end():end].strip(" |｜　()（）【】[]")
+        # A value ends at a link boundary: what follows the source's name is another widget (「参与互动」).
+        pieces = [p.strip(" |｜　()（）【】[]") for p in text[m.end():end].split(_LINK)]
+        value = next((p for p in pieces if p), "")
         pairs.append((re.sub(r"\s", "", m.group(1)), value))
     # A metadata line is short labelled values; a sentence that happens to contain 「时间：」 is not one.
     if len(ms) == 1:
-        label, value = pairs[0]
+        label, value = pairs[-1]
         if lead or len(value) > 40 or _PUNCT.search(value.replace("：", "")) and label not in ("来源", "文章来源"):
             return None
         if label in ("文", "时间", "日期") and not (_DATE.search(value) or label == "文" and len(value) <= 8):
@@ -419,20 +431,18 @@ def read(data: bytes, ctx: ReadContext) -> Document:
 
     stated = _Stated()
     for ln in all_lines:                             # metadata lines may sit outside the main block
-        pairs = _meta_pairs(ln.text)
+        pairs = _meta_pairs(ln.marked or ln.text)
         if pairs:
-            first = _LABEL.search(ln.text)
-            stated.take(pairs, _clean_lead(ln.text[:first.start()]) if first else "")
+            stated.take(pairs, _lead(ln.text))
 
     content = _select(all_lines)
     out: list[_Line] = []
     for ln in content:
         if _is_ui(ln) or _linky(ln):
             continue
-        pairs = _meta_pairs(ln.text)
+        pairs = _meta_pairs(ln.marked or ln.text)
         if pairs is not None:
-            first = _LABEL.search(ln.text)
-            lead = _clean_lead(ln.text[:first.start()]) if first else ""
+            lead = _lead(ln.text)
             if lead:                                 # the title with metadata glued after it
                 out.append(_Line(lead, ln.holder, ln.heading, ln.bold))
             continue
@@ -456,6 +466,13 @@ def read(data: bytes, ctx: ReadContext) -> Document:
 
 
 _PAIRS = {"（": "）", "(": ")", "【": "】", "[": "]", "《": "》"}
+
+
+def _lead(text: str) -> str:
+    """What a metadata line has before its first label (a title glued on), unless that is only a date."""
+    first = _LABEL.search(text)
+    lead = _clean_lead(text[:first.start()]) if first else ""
+    return "" if _bare_date(lead) else lead
 
 
 def _clean_lead(lead: str) -> str:
