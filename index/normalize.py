@@ -52,6 +52,7 @@ _HTML_BITS = re.compile(r"<!--.*?(?:-->|$)|^.*?-->|</?[A-Za-z][A-Za-z0-9]*(?:\s[
 _NUMBER_GAP = re.compile(r"^(第[一二三四五六七八九十百千零〇两0-9０-９]{1,8}[条章节编](?:之[一二三四五六七八九十]{1,3})?)"
                          r"([ \u3000\u00a0\t]+)(?=\S)")
 
+_PARENTHETICAL = re.compile(r"^[（(][^（()）\n]{2,120}[）)]$")
 _BARE_NUMBER = re.compile(r"^第[一二三四五六七八九十百千零〇两0-9]{1,8}条(?:之[一二三四五六七八九十]{1,3})?$")
 _MD_ESCAPE = re.compile(r"\\([\[\]|*_#<>()`!\\-])")
 
@@ -157,8 +158,10 @@ def clean_meta(text: str) -> str:
 
 
 def ends_sentence(line: str) -> bool:
-    """Whether a cleaned line ends a sentence (so a wrap cannot continue past it)."""
-    return bool(_SENTENCE_END.search(line.rstrip()))
+    """Whether a cleaned line ends a sentence (so a wrap cannot continue past it); a line that is one whole
+    parenthetical (`（2004年12月16日）`, `（2018年3月20日……通过）`) stands alone too."""
+    line = line.rstrip()
+    return bool(_SENTENCE_END.search(line)) or (line[:1] in "（(" and bool(_PARENTHETICAL.match(line)))
 
 
 def _separator(left: str, right: str) -> str:

@@ -11,7 +11,7 @@ import re
 from index.normalize import CJK, clean_line, ends_sentence, join_lines
 from index.structure.records import Heading, Line, LineKind
 from index.structure.shapes import (
-    ANY_PUNCT, CAPTION, CLAUSE, CLOSING, DATE_LINE, LABEL, LABELS, MAX_HEADING, NEWS_MARK, SENT_PUNCT, byline_of,
+    ANY_PUNCT, CAPTION, CLAUSE, TOC, CLOSING, DATE_LINE, LABEL, LABELS, MAX_HEADING, NEWS_MARK, SENT_PUNCT, byline_of,
     heading_of, is_refs, run_in, strip_colon,
 )
 from index.structure.web import PageMeta, mark_page_lines
@@ -26,6 +26,8 @@ def classify(raw_lines: list[str]) -> tuple[list[Line], PageMeta]:
             continue                       # furniture, already marked
         if not t:
             ln.kind = LineKind.BLANK
+        elif TOC.match(t):
+            ln.kind = LineKind.JUNK        # `目　　录`: the contents list's chapters are headings without text
         elif m := CLAUSE.match(t):
             if len(t) == m.end() or t[m.end()].isspace():    # `第十条　国家……`, not `第一条路径是……`
                 ln.kind, ln.locator = LineKind.CLAUSE, m.group()

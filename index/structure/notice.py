@@ -3,8 +3,9 @@ notices): numbered `一、（一）1.` lines head sections only when they are he
 
 Shapes: a title that names a document type (`关于……的意见`, `……实施细则`), or untitled text full of
 `拍卖`/`竞买`/`保证金`…. A numbered line is a heading when it is short and states nothing: no sentence end, no
-`：` followed by content (`二、展示时间：2025年4月10日` is content). Run-in headings (`（一）加强组织领导。各级……`)
-enter the path and stay in the text, as in articles.
+`：` followed by content (`二、展示时间：2025年4月10日` is content). An item that opens with a short phrase
+(`1.注重实际效果。安排……`, a run-in heading in an article) is text of its section: the items of a section stay
+together, and the section heading names them.
 """
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ class Notice(Genre):
     def heading(self, h: Heading, ln: Line) -> Heading | None:
         if h.family in ("md", "kw", "bold", "bracket", "chapter", "date"):
             return h
-        whole = ln.text if ln.kind is LineKind.HEADING else h.text    # a run-in heading: its phrase only
+        if ln.kind is LineKind.RUNIN:
+            return None     # `1.注重实际效果。安排……`: an item of its section, which keeps its items together
+        whole = ln.text if ln.kind is LineKind.HEADING else h.text    # a wrapped heading: all of it
         num = numbering(whole)
         rest = num[2] if num else whole
         if len(rest) > MAX_HEADING or SENT_PUNCT.search(rest) or re.search(r"[：:]", rest):

@@ -20,8 +20,8 @@ from index.structure.web import PageMeta
 _SILENT = (LineKind.BLANK, LineKind.JUNK)
 _DATE = re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日")
 # `（2018年3月20日第十三届全国人民代表大会第一次会议通过）`: when a law or regulation was adopted or revised.
-_ADOPTED = re.compile(r"^[（(](?:.*\d{4}\s*年.*(?:通过|发布|修订|修正|施行|印发|公布|批准)[^）)]*|\s*\d{4}\s*年"
-                      r"\s*\d{1,2}\s*月\s*\d{1,2}\s*日\s*)[）)]$")
+_ADOPTED = re.compile(r"[（(](?:[^（()）]*\d{4}\s*年[^（()）]*(?:通过|发布|修订|修正|施行|印发|公布|批准)[^（()）]*"
+                      r"|\s*\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日\s*)[）)]$")
 _TITLE_LINE_GENRES = ("regulation", "notice")
 
 
@@ -54,6 +54,7 @@ def build_segment(index: int, lines: list[Line], tb: TitleBlock | None, members:
     bodies = [p for p in members if p.is_body]
     body_lines = tuple(ln for p in bodies for ln in lines[p.first:p.last + 1])
     md_title = _opening_md_title(body_lines)
+    _title_repeated(body_lines, md_title, lines)
     view = SegmentView(body_lines, tb is not None, any(p.news for p in bodies), any(p.closed for p in bodies),
                        md_title or meta.title or page.title, page)
     genre: Genre = OTHER if tb is not None and not bodies else detect(view)
@@ -120,6 +121,15 @@ def _opening_md_title(body: tuple[Line, ...]) -> str:
     return ""
 
 
+def _title_repeated(body: tuple[Line, ...], title: str, lines: list[Line]) -> None:
+    """`## 中国共产党章程` / `中国共产党章程`: the title printed again under itself is the title, not text."""
+    if not title:
+        return
+    content = [ln for ln in body if ln.kind not in _SILENT][:2]
+    if len(content) == 2 and content[1].kind is LineKind.TEXT and content[1].text == title:
+        lines[content[1].no - 1].kind = LineKind.TITLE
+
+
 def _title_line(read: list[Line], lines: list[Line]) -> str:
     """A notice's or regulation's first line when it is a title: short, no sentence end, not numbered, naming a
     document type (`……的通知`, `……条例`, `……法`), a blank line after it. It becomes TITLE in `read` (not text)."""
@@ -146,8 +156,8 @@ def _unquote(title: str) -> str:
 def _stated_date(body: tuple[Line, ...], st: State) -> str:
     """The adoption line of a regulation (its last date: the latest revision), else a closing date line."""
     for b in st.blocks[:5]:
-        if b.kind == "body" and _ADOPTED.match(b.text):
-            dates = _DATE.findall(b.text)
+        if b.kind == "body" and (m := _ADOPTED.search(b.text)):
+            dates = _DATE.findall(m.group())
             if dates:
                 return re.sub(r"\s", "", dates[-1])
     closing = [ln.text for ln in body if ln.kind is LineKind.DATE]

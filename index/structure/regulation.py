@@ -7,7 +7,8 @@ one. Inside a regulation:
 - A `第X条` line opens a paragraph and sets the locator of it and of every paragraph after it, up to the next 条
   or heading, so a long 条 cut into several chunks still cites its number. Once the genre is known, `第十条国家……`
   (the gap lost upstream) opens a 条 too.
-- The table of contents' `目录` line is dropped (its list of chapters are headings without text, so they vanish).
+- A table of contents is harmless: its `目录` line is dropped by the lines pass, its chapters are headings
+  without text.
 """
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from index.structure.records import Heading, Line, LineKind
 from index.structure.shapes import CLAUSE
 
 _CHAPTER_WORDS = re.compile(r"^(?:总\s*则|附\s*则|总\s*纲|序\s*言|分\s*则)$")
-_TOC = re.compile(r"^目\s*录$")
 MIN_CLAUSES = 3
 
 
@@ -44,8 +44,6 @@ class Regulation(Genre):
                 return replace(ln, kind=LineKind.CLAUSE, locator=m.group())
             if _CHAPTER_WORDS.match(ln.text):
                 return replace(ln, kind=LineKind.HEADING, heading=Heading(ln.text, "chapter", 2))
-            if _TOC.match(ln.text):
-                return replace(ln, kind=LineKind.JUNK)
         return super().reread(ln)
 
 

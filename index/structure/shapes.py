@@ -72,6 +72,10 @@ def numbering(text: str) -> tuple[str, int, str] | None:
     return None
 
 
+TOC = re.compile(r"^(?:目\s*录|Contents|Table of Contents)$", re.I)
+# Two-character words that stand alone on a line of a document and are not people: parts of a regulation or
+# a report (`目　　录` would otherwise be the "author" of the title above it).
+NOT_NAMES = re.compile(r"^(?:目录|总则|附则|总纲|序言|分则|附件|正文|说明|全文|通知|公告|附表)$")
 CHAPTER_DEPTH = {"编": 1, "篇": 1, "分": 1, "章": 2, "节": 3}   # 分: 第一部分
 # `第十条　国家……`, `第十条之一`: a 条 of a law or regulation. The number is its locator.
 CLAUSE = re.compile(r"^第[一二三四五六七八九十百千零〇两\d]{1,8}条(?:之[一二三四五六七八九十]{1,3})?")
@@ -200,7 +204,8 @@ def plain_names(raw: str) -> tuple[str, ...]:
     if EN_NAMES.match(text) and len(text) <= 80:
         return tuple(p.strip() for p in re.split(r",|\band\b", text) if p.strip())
     tokens = split_tokens(text)
-    if not 1 <= len(tokens) <= 8 or KEYWORD_HEADING.match(text) or LABEL.match(text):
+    if not 1 <= len(tokens) <= 8 or KEYWORD_HEADING.match(text) or LABEL.match(text) \
+            or NOT_NAMES.match(re.sub(r"\s", "", text)):
         return ()
     names, before = names_of(tokens)
     return () if before else names
