@@ -74,7 +74,10 @@ def read(data: bytes, ctx: ReadContext) -> Document:
     if body is None:
         raise Unreadable("corrupt Word file: word/document.xml has no body")
     styles = _Styles(doc)
-    items = [it for it in _Walker(styles).blocks(body) if any(it.lines)]
+    try:
+        items = [it for it in _Walker(styles).blocks(body) if any(it.lines)]
+    except RecursionError:           # tables in tables thousands deep: no real document does that
+        raise Unreadable("corrupt Word file: nested too deeply to read") from None
     styled_title = any(it.level == 0 for it in items)
     lines: list[str] = []
     title = ""

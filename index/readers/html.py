@@ -423,7 +423,10 @@ def read(data: bytes, ctx: ReadContext) -> Document:
     _prune(root)
     walker = _Walker()
     body = root.find("body")
-    walker.walk(body if body is not None else root)
+    try:
+        walker.walk(body if body is not None else root)
+    except RecursionError:                           # thousands of nested elements: no real page does that
+        raise Unreadable("HTML nested too deeply to read") from None
     walker.flush()
     all_lines = walker.lines
     if not all_lines:
@@ -518,7 +521,8 @@ def _title(page_title: str, h1s: list[str], metas: dict, stated: _Stated, out: l
             best = c
     if best:
         return _tidy_title(best)
-    for value in (metas.get("articletitle", ""), stripped if not _site_only(stripped) else "", stated.title):
+    h1 = next((h for h in h1s if h and not _site_only(h) and not _meta_pairs(h)), "")
+    for value in (metas.get("articletitle", ""), stripped if not _site_only(stripped) else "", stated.title, h1):
         if value:
             return _tidy_title(value)
     heads = [ln.text for ln in out[:20] if (ln.heading or ln.bold) and len(ln.text) <= 80]

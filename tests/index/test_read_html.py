@@ -281,3 +281,50 @@ def test_dev_law_pages_keep_one_line_per_article(dev_corpus):
         doc = _read((dev_corpus / "web" / name).read_bytes(), name)
         starts = [ln for ln in doc.lines if re.match(r"^第[一二三四五六七八九十]+条", ln)]
         assert len(starts) >= 30 and not any(re.search(r".第[一二三四五六七八九十]+条\s", ln) for ln in starts)
+
+
+def _trafilatura_lines(html: str, fmt: str) -> list[str]:
+    import trafilatura
+    out = trafilatura.extract(html, output_format=fmt, include_formatting=True, include_tables=True,
+                              favor_recall=True, with_metadata=False) or ""
+    return [ln.strip() for ln in out.splitlines() if ln.strip()]
+
+
+def test_dev_pages_own_walk_against_trafilatura(dev_corpus, capsys):
+    """Why the text comes from our own DOM walk: on every dev page it keeps the body's first and last sentence and at
+    least as many paragraphs as trafilatura's markdown or text output (`pytest -s -k trafilatura` prints the
+    table). Paragraphs: lines of 20+ characters with a comma or a full stop, from the body's first sentence to its
+    last (so a menu or a footer does not count)."""
+    rows, ours_total, theirs_total = [], 0, {"markdown": 0, "txt": 0}
+    for name, (_, _, _, first, last) in sorted(DEV_WEB.items()):
+        data = (dev_corpus / "web" / name).read_bytes()
+        html = html_reader.decode_html(data)
+        ours = [ln for ln in _read(data, name).lines if ln]
+        row = [name[:28], _paragraphs(ours, first, last), _ends(ours, first, last)]
+        for fmt in ("markdown", "txt"):
+            theirs = _trafilatura_lines(html, fmt)
+            row += [_paragraphs(theirs, first, last), _ends(theirs, first, last)]
+            theirs_total[fmt] += row[-2]
+            assert row[2] >= row[-1], (name, fmt)          # we find the first/last sentence wherever it does
+            assert row[1] >= row[-2], (name, fmt)          # and keep at least as many paragraphs
+        ours_total += row[1]
+        rows.append(row)
+    with capsys.disabled():
+        print("\npage | ours: paragraphs, first+last found | trafilatura markdown: same | trafilatura txt: same")
+        for r in rows:
+            print(" | ".join(map(str, r)))
+        print(f"total paragraphs: ours {ours_total}, markdown {theirs_total['markdown']}, txt {theirs_total['txt']}")
+
+
+def _paragraphs(lines: list[str], first: str, last: str) -> int:
+    """Paragraph lines of the body: from the one holding its first sentence to the one holding its last."""
+    a = next((i for i, ln in enumerate(lines) if first in ln), None)
+    b = next((i for i in range(len(lines) - 1, -1, -1) if last in lines[i]), None)
+    if a is None or b is None:
+        return 0
+    return sum(1 for ln in lines[a:b + 1] if len(_norm(ln)) >= 20 and re.search(r"[，。；]", ln))
+
+
+def _ends(lines: list[str], first: str, last: str) -> int:
+    text = "\n".join(lines)
+    return int(first in text) + int(last in text)
