@@ -8,10 +8,17 @@ LangChain's RecursiveCharacterTextSplitter (separators "\\n\\n", "\\n", "。", "
 No cleaning, no structure, no fusion: that is the point. The splitter is re-implemented here (a
 faithful copy of langchain_text_splitters' algorithm with its defaults keep_separator="start" and
 strip_whitespace=True) so that the evaluation does not pull in LangChain.
+
+Files other than .txt/.md get the text the tutorials' loaders give: a PDF's page texts (PyPDFium2Loader: the
+same pypdfium2 text layer, pages joined by a newline), a DOCX's paragraph texts and table cells
+(Docx2txtLoader), an HTML page's visible text, navigation and footers included (BSHTMLLoader's
+`get_text`, which skips <script> and <style>). A file a loader cannot read is skipped, as LangChain's
+DirectoryLoader(silent_errors=True) does.
 """
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +30,7 @@ import numpy as np
 CHUNK_SIZE = 500
 CHUNK_OVERLAP = 50
 SEPARATORS = ("\n\n", "\n", "。", "")
-CORPUS_SUFFIXES = (".txt", ".md")
+CORPUS_SUFFIXES = (".txt", ".md", ".pdf", ".docx", ".html", ".htm")
 
 log = logging.getLogger(__name__)
 
@@ -96,15 +103,84 @@ class Window:
     text: str     # raw text, exactly as the splitter cut it
 
 
+def _pdf_text(data: bytes) -> str:
+    import pypdfium2
+
+    pdf = pypdfium2.PdfDocument(data)
+    try:
+        return "\n".join(page.get_textpage().get_text_range() for page in pdf)
+    finally:
+        pdf.close()
+
+
+def _docx_text(data: bytes) -> str:
+    import io
+
+    import docx
+
+    doc = docx.Document(io.BytesIO(data))
+    cells = [cell.text for table in doc.tables for row in table.rows for cell in row.cells]
+    return "\n".join([p.text for p in doc.paragraphs] + cells)
+
+
+def _html_text(data: bytes) -> str:
+    from html.parser import HTMLParser
+
+    class Visible(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.parts: list[str] = []
+            self.hidden = 0
+
+        def handle_starttag(self, tag, attrs):
+            self.hidden += tag in ("script", "style")
+
+        def handle_endtag(self, tag):
+            if tag in ("script", "style") and self.hidden:
+                self.hidden -= 1
+
+        def handle_data(self, data):
+            if not self.hidden:
+                self.parts.append(data)
+
+    parser = Visible()
+    parser.feed(data.decode("utf-8", errors="replace"))
+    return "\n".join(parser.parts)
+
+
+def raw_text(path: Path) -> str:
+    """A file's text as a tutorial loader returns it (see the module docstring); raises ValueError when the
+    file cannot be read."""
+    suffix = path.suffix.lower()
+    data = path.read_bytes()
+    try:
+        if suffix == ".pdf":
+            return _pdf_text(data)
+        if suffix == ".docx":
+            return _docx_text(data)
+        if suffix in (".html", ".htm"):
+            return _html_text(data)
+        return data.decode("utf-8")
+    except Exception as e:    # any loader failure means "skip this file", whatever the library raises
+        raise ValueError(f"{path.name}: {type(e).__name__}: {e}") from None
+
+
 def corpus_windows(corpus: str | Path) -> list[Window]:
-    """Every .txt/.md file under `corpus` (sorted), split into windows."""
+    """Every readable file under `corpus` with a CORPUS_SUFFIXES ending (sorted), split into windows."""
     root = Path(corpus)
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in CORPUS_SUFFIXES)
     if not files:
-        raise ValueError(f"no .txt/.md files under {root} (looked at {sum(1 for _ in root.rglob('*'))} paths); "
-                         "pass the corpus folder, e.g. seeds/")
-    return [Window(p.relative_to(root).as_posix(), w)
-            for p in files for w in split_text(p.read_text(encoding="utf-8"))]
+        raise ValueError(f"no {'/'.join(CORPUS_SUFFIXES)} files under {root} (looked at "
+                         f"{sum(1 for _ in root.rglob('*'))} paths); pass the corpus folder, e.g. seeds/")
+    windows = []
+    for p in files:
+        try:
+            text = raw_text(p)
+        except ValueError as e:
+            log.info("baseline skips %s", e)
+            continue
+        windows += [Window(p.relative_to(root).as_posix(), w) for w in split_text(text)]
+    return windows
 
 
 # ---------------------------------------------------------------- the two retrievers
@@ -161,8 +237,13 @@ class BM25Baseline:
 
     def search(self, question: str, k: int) -> list[str]:
         """The k best windows, best first."""
+        return [self.windows[i] for i, _ in self.top(question, k)]
+
+    def top(self, question: str, k: int) -> list[tuple[int, float]]:
+        """(window index, score) of the k best windows, best first."""
         _check(question, k)
-        return [self.windows[i] for i in _top(self.scores(question), k)]
+        scores = self.scores(question)
+        return [(int(i), float(scores[i])) for i in _top(scores, k)]
 
 
 class DenseBaseline:
@@ -171,22 +252,59 @@ class DenseBaseline:
 
     name = "baseline-dense"
 
-    def __init__(self, windows: Sequence[str], embedder: Embedder):
+    def __init__(self, windows: Sequence[str], embedder: Embedder, cache_dir: Path | None = None):
+        """cache_dir: where window vectors are kept between runs (.npy, no pickle), keyed by the embedder's
+        fingerprint and the windows' text; None embeds every time."""
         if not windows:
             raise ValueError("DenseBaseline needs at least one window, got 0")
         self.windows = list(windows)
         self._embedder = embedder
-        vectors = np.asarray(embedder.encode_documents(self.windows), dtype=np.float32)
+        vectors = self._cached(cache_dir)
         if vectors.ndim != 2 or vectors.shape[0] != len(self.windows):
             raise ValueError(f"encode_documents returned shape {vectors.shape} for {len(self.windows)} "
                              "windows; it must return one row per text")
         self._vectors = vectors
 
-    def search(self, question: str, k: int) -> list[str]:
-        """The k best windows, best first."""
-        _check(question, k)
+    def _cached(self, cache_dir: Path | None) -> np.ndarray:
+        import hashlib
+
+        fingerprint = getattr(self._embedder, "fingerprint", None)
+        if cache_dir is None or not fingerprint:    # an embedder without a fingerprint cannot be keyed safely
+            return np.asarray(self._embedder.encode_documents(self.windows), dtype=np.float32)
+        key = hashlib.sha256("\x00".join([str(fingerprint), *self.windows]).encode("utf-8")).hexdigest()[:24]
+        path = Path(cache_dir) / f"windows-{key}.npy"
+        if path.is_file():
+            try:
+                vectors = np.load(path, allow_pickle=False)
+                if vectors.ndim == 2 and vectors.shape[0] == len(self.windows):
+                    return vectors.astype(np.float32, copy=False)
+            except (OSError, ValueError) as e:    # a damaged cache file is recomputed, not fatal
+                log.info("ignoring the cached baseline vectors %s: %s", path, e)
+        vectors = np.asarray(self._embedder.encode_documents(self.windows), dtype=np.float32)
+        if vectors.ndim == 2 and vectors.shape[0] == len(self.windows):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+                np.save(tmp, vectors, allow_pickle=False)
+                os.replace(tmp, path)
+            except OSError as e:       # a read-only cache only costs the embedding next time
+                log.info("cannot cache the baseline vectors in %s: %s", cache_dir, e)
+        return vectors
+
+    def scores(self, question: str) -> np.ndarray:
+        """Cosine of the question to every window."""
         query = np.asarray(self._embedder.encode_queries([question]), dtype=np.float32).reshape(-1)
         if query.shape[0] != self._vectors.shape[1]:
             raise ValueError(f"query vector has dimension {query.shape[0]}, windows have "
                              f"{self._vectors.shape[1]}: use the same embedder for both")
-        return [self.windows[i] for i in _top(self._vectors @ query, k)]
+        return self._vectors @ query
+
+    def search(self, question: str, k: int) -> list[str]:
+        """The k best windows, best first."""
+        return [self.windows[i] for i, _ in self.top(question, k)]
+
+    def top(self, question: str, k: int) -> list[tuple[int, float]]:
+        """(window index, cosine) of the k best windows, best first."""
+        _check(question, k)
+        scores = self.scores(question)
+        return [(int(i), float(scores[i])) for i in _top(scores, k)]

@@ -15,7 +15,7 @@ import math
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 
-KINDS = ("direct", "paraphrased", "english", "keyword", "unanswerable")
+KINDS = ("direct", "paraphrased", "english", "keyword", "traditional", "unanswerable")
 
 
 def canonical(text: str) -> str:
@@ -144,3 +144,84 @@ def aggregate(
     result = {k: means(groups[k]) for k in order}
     result["all"] = means(rows)
     return result
+
+
+# ---------------------------------------------------------------- structure: titles, authors, junk chunks
+_TITLE_WRAPPERS = "《》〈〉「」『』\"'“”‘’"
+
+
+def normalize_title(title: str) -> str:
+    """A title as compared: canonical (NFKC, no whitespace), without book-title marks and quotes, and without
+    trailing sentence punctuation. `《中央八项规定实施细则》` and `中央八项规定实施细则` are the same title."""
+    text = canonical(title)
+    text = "".join(c for c in text if c not in _TITLE_WRAPPERS)
+    return text.rstrip("。.;；:：,，")
+
+
+def title_matches(got: str, accepted: Sequence[str]) -> bool:
+    """True when `got` is, after `normalize_title`, one of the accepted forms. An empty title never matches."""
+    g = normalize_title(got)
+    return bool(g) and any(g == normalize_title(a) for a in accepted if normalize_title(a))
+
+
+def author_recall(got: Sequence[str], gold: Sequence[str]) -> tuple[int, int]:
+    """(gold authors found in `got`, gold authors), names compared canonically. Counts, not a ratio, so a
+    corpus total is the sum over documents (a document without authors adds (0, 0))."""
+    have = {canonical(a) for a in got if canonical(a)}
+    want = [canonical(a) for a in gold if canonical(a)]
+    return sum(1 for a in want if a in have), len(want)
+
+
+# Junk: text a reader of the passage does not want. Each entry: (reason, pattern). Markup is looked for
+# anywhere in a chunk; site chrome and page metadata are line shapes (a whole line, or a labelled field),
+# so a sentence that merely mentions 版权 or 来源 in passing is not junk.
+JUNK_ANYWHERE = (
+    ("markup: html tag", r"</?[a-zA-Z][a-zA-Z0-9]*(\s[^<>]*)?/?>"),
+    ("markup: html entity", r"&(nbsp|amp|lt|gt|quot|#\d+);"),
+    ("markup: escaped or wiki brackets", r"\\[\[\]]|\[\[|\]\]"),
+    ("markup: template braces", r"\{\{|\}\}"),
+    ("metadata: url", r"https?://|www\.[a-z0-9-]+\.(com|cn|org|net|gov)"),
+    ("metadata: site registration", r"ICP(备|证)\s*\d|公网安备|网站标识码"),
+    ("metadata: copyright line", r"版权所有|(?i:copyright\s*(©|\(c\)|\d{4}))|(?i:all rights reserved)"),
+    ("navigation: breadcrumb", r"首页\s*(>|›|»|＞)"),
+    ("navigation: page tools", r"\[打印\]|打印本页|关闭窗口|仅打印内容|返回顶部|分享到[:：]|扫一扫|加入收藏|设为首页|添加收藏夹"),
+    ("metadata: view counter", r"(浏览|点击|阅读)(次数|量|数)\s*[:：]"),
+    ("metadata: font size switch", r"字号\s*[:：]?\s*\[?\s*(大|超大)\s*\]?\s*\[?\s*(中|大)"),
+    ("metadata: law-database field", r"【(发布单位|发布文号|发布日期|生效日期|失效日期|所属类别|文件来源)】"),
+    ("metadata: print timestamp", r"\d{4}/\d{1,2}/\d{1,2}\s+\d{1,2}:\d{2}"),
+)
+JUNK_LINE = (
+    ("markup: markdown heading", r"#{1,6}\s"),
+    ("markup: front matter", r"(---|layout:\s|description:\s|title:\s[A-Za-z])"),
+    ("metadata: site field", r"(来源|来源于|发布时间|时间|责任编辑|编辑|摄影|供稿)\s*[:：].{0,40}$"),
+    ("metadata: date-time stamp", r"\d{4}-\d{2}-\d{2}(\s+\d{1,2}:\d{2})?\s*$"),
+    ("navigation: menu items", r"(\S{1,8}\s*[|｜]\s*){3,}"),
+    ("navigation: lone menu word", r"(首页|登录|注册|退出|邮箱|无障碍|繁體|简体|报料|下载APP|个人中心|EN|简|繁|[|｜])\s*$"),
+)
+_STRUCTURAL = r"(第[一二三四五六七八九十百零〇\d]+[编章节条]|[（(][一二三四五六七八九十\d]+[)）]|[一二三四五六七八九十]+、|\d+[.、．])"
+LINK_LIST_MIN_LINES = 5       # five or more short unpunctuated lines in a row, and nothing else, is a link list
+LINK_LINE_MAX_CHARS = 32
+
+
+def junk_reason(text: str) -> str | None:
+    """Why a chunk's text is junk (navigation, page/site metadata or markup), or None for clean text.
+
+    Pure and table-tested (tests/eval/test_metrics.py). A related-links list (many short headline lines with
+    no sentence punctuation and no clause numbering) is navigation too; a regulation's table of contents
+    (第一章 …) is not.
+    """
+    import re
+
+    for reason, pattern in JUNK_ANYWHERE:
+        if re.search(pattern, text):
+            return reason
+    lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
+    for line in lines:
+        for reason, pattern in JUNK_LINE:
+            if re.match(pattern, line):
+                return reason
+    if len(lines) >= LINK_LIST_MIN_LINES and all(
+            len(ln) <= LINK_LINE_MAX_CHARS and not re.search(r"[。；;！!？?：:]$", ln)
+            and not re.match(_STRUCTURAL, ln) for ln in lines):
+        return "navigation: link list"
+    return None

@@ -10,10 +10,12 @@ from eval.baselines import (
     DenseBaseline,
     corpus_windows,
     jieba_tokens,
+    raw_text,
     split_text,
 )
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
+DEV = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" / "dev"
 
 
 # Expected outputs were produced by the real thing: langchain-text-splitters 1.1.3,
@@ -55,18 +57,53 @@ def test_split_text_rejects_bad_overlap():
         split_text("abc", 10, 10)
 
 
-def test_corpus_windows_reads_sorted_txt_and_md(tmp_path):
+def test_corpus_windows_reads_sorted_files_and_skips_unreadable_ones(tmp_path):
     (tmp_path / "b.md").write_text("乙" * 30, encoding="utf-8")
     (tmp_path / "a.txt").write_text("甲", encoding="utf-8")
-    (tmp_path / "skip.pdf").write_text("丙", encoding="utf-8")
+    (tmp_path / "skip.pdf").write_text("丙", encoding="utf-8")      # not a PDF: its loader fails, the file is skipped
+    (tmp_path / "notes.csv").write_text("丁", encoding="utf-8")     # not a corpus type
     windows = corpus_windows(tmp_path)
     assert [w.source for w in windows] == ["a.txt", "b.md"]
     assert [w.text for w in windows] == ["甲", "乙" * 30]
 
 
 def test_corpus_windows_empty_folder_names_the_fix(tmp_path):
-    with pytest.raises(ValueError, match="no .txt/.md files under"):
+    with pytest.raises(ValueError, match="no .txt/.md/.pdf/.docx/.html/.htm files under"):
         corpus_windows(tmp_path)
+
+
+def test_raw_text_of_html_is_the_visible_text_chrome_included(tmp_path):
+    page = tmp_path / "p.html"
+    page.write_text("<html><head><title>标题</title><style>p{color:red}</style></head><body>"
+                    "<div>首页 | 登录</div><p>第一条　正文。</p><script>var a = 1;</script></body></html>",
+                    encoding="utf-8")
+    text = raw_text(page)
+    assert "第一条　正文。" in text and "首页 | 登录" in text and "标题" in text
+    assert "color" not in text and "var a" not in text
+
+
+def test_raw_text_of_docx_has_paragraphs_and_table_cells(tmp_path):
+    import docx
+
+    d = docx.Document()
+    d.add_paragraph("第一条　为了规范劳动合同，制定本法。")
+    d.add_table(rows=1, cols=2).rows[0].cells[0].text = "表格里的字"
+    d.save(tmp_path / "law.docx")
+    assert raw_text(tmp_path / "law.docx").split("\n")[:2] == ["第一条　为了规范劳动合同，制定本法。", "表格里的字"]
+
+
+def test_raw_text_of_a_real_pdf_keeps_its_page_furniture():
+    pdf = DEV / "pdf" / "guofa_2025_11_rengongzhineng_jia.pdf"
+    if not pdf.is_file():
+        pytest.skip(f"the dev corpus is not at {DEV} (it lives beside the repository, in shared/corpora)")
+    text = raw_text(pdf)
+    assert "国务院关于深入实施“人工智能+”行动的意见" in text and "1/3" in text   # the footer stays: a raw baseline
+
+
+def test_raw_text_names_the_file_it_cannot_read(tmp_path):
+    (tmp_path / "broken.docx").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="broken.docx: "):
+        raw_text(tmp_path / "broken.docx")
 
 
 @pytest.mark.parametrize("text, want", [
@@ -162,3 +199,29 @@ def test_dense_rejects_a_query_of_another_dimension(fake_embedder):
 
     with pytest.raises(ValueError, match="query vector has dimension 8, windows have 64"):
         DenseBaseline(TINY, OtherQueries()).search("党建", 1)
+
+
+def test_dense_caches_window_vectors_by_fingerprint_and_text(fake_embedder, tmp_path):
+    first = DenseBaseline(TINY, fake_embedder, cache_dir=tmp_path)
+    assert fake_embedder.encoded == TINY and len(list(tmp_path.glob("windows-*.npy"))) == 1
+    again = DenseBaseline(TINY, fake_embedder, cache_dir=tmp_path)          # read back, not re-embedded
+    assert fake_embedder.encoded == TINY
+    assert again.search("娘家人", 2) == first.search("娘家人", 2)
+    DenseBaseline(TINY[:2], fake_embedder, cache_dir=tmp_path)             # other windows: another key
+    assert fake_embedder.encoded == TINY + TINY[:2] and len(list(tmp_path.glob("windows-*.npy"))) == 2
+
+
+def test_dense_cache_ignores_a_damaged_file(fake_embedder, tmp_path):
+    DenseBaseline(TINY, fake_embedder, cache_dir=tmp_path)
+    (path,) = tmp_path.glob("windows-*.npy")
+    path.write_bytes(b"garbage")
+    DenseBaseline(TINY, fake_embedder, cache_dir=tmp_path)
+    assert fake_embedder.encoded == TINY + TINY                             # embedded again
+    assert np.load(path, allow_pickle=False).shape == (len(TINY), fake_embedder.dim)
+
+
+def test_top_returns_indices_and_scores_best_first(fake_embedder):
+    top = BM25Baseline(TINY).top("娘家人", 2)
+    assert top[0][0] == 1 and top[0][1] > top[1][1]
+    dense = DenseBaseline(TINY, fake_embedder).top("职工的娘家人是谁", 4)
+    assert [i for i, _ in dense][0] == 1 and all(a[1] >= b[1] for a, b in zip(dense, dense[1:]))
