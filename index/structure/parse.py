@@ -55,13 +55,16 @@ def build_segment(index: int, lines: list[Line], tb: TitleBlock | None, members:
     body_lines = tuple(ln for p in bodies for ln in lines[p.first:p.last + 1])
     md_title = _opening_md_title(body_lines)
     _title_repeated(body_lines, md_title, lines)
+    candidate = "" if tb is not None or md_title or meta.title or page.title else _title_line(body_lines, lines)
     view = SegmentView(body_lines, tb is not None, any(p.news for p in bodies), any(p.closed for p in bodies),
-                       md_title or meta.title or page.title, page)
+                       md_title or meta.title or page.title or candidate, page)
     genre: Genre = OTHER if tb is not None and not bodies else detect(view)
     read = {id(p): [genre.reread(ln) for ln in lines[p.first:p.last + 1]] for p in bodies}
-    title_line = ""
-    if genre.name in _TITLE_LINE_GENRES and tb is None and not view.title and bodies:
-        title_line = _title_line(read[id(bodies[0])], lines)
+    title_line = candidate if genre.name in _TITLE_LINE_GENRES else ""
+    if title_line:    # the line is the title, not text
+        first = read[id(bodies[0])]
+        k = next(i for i, ln in enumerate(first) if ln.kind not in _SILENT)
+        first[k] = Line(first[k].no, first[k].raw, first[k].text, LineKind.TITLE)
     st = State(genre, top_family([ln for p in bodies for ln in read[id(p)]]))
     headline = ""
     after_title = False
@@ -130,19 +133,14 @@ def _title_repeated(body: tuple[Line, ...], title: str, lines: list[Line]) -> No
         lines[content[1].no - 1].kind = LineKind.TITLE
 
 
-def _title_line(read: list[Line], lines: list[Line]) -> str:
-    """A notice's or regulation's first line when it is a title: short, no sentence end, not numbered, naming a
-    document type (`……的通知`, `……条例`, `……法`), a blank line after it. It becomes TITLE in `read` (not text)."""
-    k = next((i for i, ln in enumerate(read) if ln.kind not in _SILENT), None)
-    if k is None:
+def _title_line(body: tuple[Line, ...], lines: list[Line]) -> str:
+    """A first line that is a title: short, no sentence end, not numbered, naming a document type (`……的通知`,
+    `……条例`, `……法`), a blank line after it. Used by the genres that print such titles (notices, regulations)."""
+    ln = next((ln for ln in body if ln.kind not in _SILENT), None)
+    if ln is None or ln.kind is not LineKind.TEXT or not title_like(ln.text, "zh") or numbering(ln.text) \
+            or CLAUSE.match(ln.text) or not (DOCUMENT_TYPE.search(ln.text) or ln.text.endswith("法")) \
+            or re.search(r"[，,；;]", ln.text) or ln.no >= len(lines) or lines[ln.no].kind is not LineKind.BLANK:
         return ""
-    ln = read[k]
-    after = ln.no      # 0-based index of the next source line
-    if ln.kind is not LineKind.TEXT or not title_like(ln.text, "zh") or numbering(ln.text) or CLAUSE.match(ln.text) \
-            or not (DOCUMENT_TYPE.search(ln.text) or ln.text.endswith("法")) or re.search(r"[，,；;]", ln.text) \
-            or after >= len(lines) or lines[after].kind is not LineKind.BLANK:
-        return ""
-    read[k] = Line(ln.no, ln.raw, ln.text, LineKind.TITLE)
     return ln.text
 
 
