@@ -267,6 +267,7 @@ _LABELS = {
     "发文字号": "", "主题词": "", "所属类别": "", "发布文号": "", "分类": "", "体裁分类": "",
 }
 # Labels are often letter-spaced to line up in a table (「标　　题」, 「索 引 号」).
+_WEAK_LABELS = {"时间", "日期", "文", "标题", "更新时间"}     # labels that body text uses too (会议时间：…)
 _LABEL_ALT = "|".join(r"[ \u3000]*".join(map(re.escape, k)) for k in sorted(_LABELS, key=len, reverse=True))
 # A label is recognised where it starts the line, follows a separator, or is written 【label】.
 _LABEL = re.compile(rf"(?:^|(?<=[\s|｜()（）【\]\ue000]))[【\[]?\s*({_LABEL_ALT})(?:\s|　)*(?:[】\]]\s*|[：:]\s*)")
@@ -432,24 +433,37 @@ def read(data: bytes, ctx: ReadContext) -> Document:
     if not all_lines:
         raise Unreadable("no text found")
 
+    content = _select(all_lines)
+    # Inside the text (after its first paragraph of prose) a lone date closes a notice and 「时间：…」 is a meeting's
+    # time: only lines with a strong label (来源, 作者, 发布日期, 浏览…) or several labels are metadata there.
+    in_body: set[int] = set()
+    for i, ln in enumerate(content):
+        if _weight(ln) >= 30 and not _meta_pairs(ln.marked or ln.text):
+            in_body = {id(x) for x in content[i + 1:]}
+            break
+
+    def pairs_of(ln: _Line) -> list[tuple[str, str]] | None:
+        pairs = _meta_pairs(ln.marked or ln.text)
+        if pairs and id(ln) in in_body and len(pairs) == 1 and pairs[0][0] in _WEAK_LABELS:
+            return None
+        return pairs
+
     stated = _Stated()
     for ln in all_lines:                             # metadata lines may sit outside the main block
-        pairs = _meta_pairs(ln.marked or ln.text)
+        pairs = pairs_of(ln)
         if pairs:
             stated.take(pairs, _lead(ln.text))
-
-    content = _select(all_lines)
     out: list[_Line] = []
     for ln in content:
         if _is_ui(ln) or _linky(ln):
             continue
-        pairs = _meta_pairs(ln.marked or ln.text)
+        pairs = pairs_of(ln)
         if pairs is not None:
             lead = _lead(ln.text)
             if lead:                                 # the title with metadata glued after it
                 out.append(_Line(lead, ln.holder, ln.heading, ln.bold))
             continue
-        if _PLAIN_LABEL.match(ln.text) or _bare_date(ln.text):
+        if id(ln) not in in_body and (_PLAIN_LABEL.match(ln.text) or _bare_date(ln.text)):
             if _bare_date(ln.text) and "date2" not in stated.dates:
                 stated.dates["date2"] = _DATE.search(ln.text).group(0).replace(" ", "")
             continue

@@ -328,3 +328,17 @@ def _paragraphs(lines: list[str], first: str, last: str) -> int:
 def _ends(lines: list[str], first: str, last: str) -> int:
     text = "\n".join(lines)
     return int(first in text) + int(last in text)
+
+
+def test_notice_keeps_its_meeting_time_and_closing_date():
+    # 「时间：…」 and a lone date inside the text are the notice's own lines; the metadata line above it is not.
+    page = """<html><head><title>关于召开党建工作会议的通知_某某网</title></head><body><div><a href="/">首页</a></div>
+    <div class="c"><h1>关于召开党建工作会议的通知</h1><div>发布时间：2019-02-20 来源：某某局办公室</div>
+    <p>各单位：为深入推进党建工作与生产经营深度融合，经研究，决定召开党建工作会议。现将有关事项通知如下：</p>
+    <p>时间：2019年3月1日上午9:00</p><p>地点：某某局三楼会议室</p><p>请各单位按时参加。</p>
+    <p>某某局办公室</p><p>2019年2月20日</p></div></body></html>"""
+    doc = _read(page.encode())
+    assert (doc.meta.date, doc.meta.source) == ("2019-02-20", "某某局办公室")
+    assert [ln for ln in doc.lines if ln][2:] == ["时间：2019年3月1日上午9:00", "地点：某某局三楼会议室", "请各单位按时参加。",
+                                                  "某某局办公室", "2019年2月20日"]
+    assert not any("发布时间" in ln for ln in doc.lines)
