@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from index.normalize import CJK, clean_meta, strip_markup
+from index.normalize import CJK, clean_meta
 from index.structure.genre import Genre, SegmentView
 from index.structure.records import Line, LineKind
 from index.structure.shapes import SENT_PUNCT, title_like
@@ -61,7 +61,7 @@ def meta_fields(text: str) -> dict[str, str] | None:
         value = text[m.end():nxt.start() if nxt else len(text)].strip(" |｜/　")
         out.setdefault(m.group("label"), value)
     # A body line such as `来源：自筹资金，用于……` is a sentence, not metadata: values are short.
-    if any(len(v) > 40 for v in out.values()):
+    if any(len(v) > 40 or (len(v) > 15 and "，" in v) for v in out.values()):
         return None
     return out
 
@@ -101,7 +101,7 @@ def mark_page_lines(lines: list[Line]) -> PageMeta:
         seen += 1
         t = ln.text
         if _NAV_HINT.search(t) and _NAV.search(t) and (len(t) <= 120 or not SENT_PUNCT.search(t)) \
-                or ("[" in raw or "http" in raw) and _LINK_ONLY.match(strip_markup(raw)):
+                or ("[" in raw or "http" in raw) and _LINK_ONLY.match(raw.replace("\\", "")):
             ln.kind = LineKind.JUNK
             continue
         has_colon = "：" in t or ":" in t
