@@ -79,7 +79,7 @@ _LINK = "\ue000"                   # a private-use mark around link text: 「来
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _HIDDEN_CLASSES = {"hide", "hidden", "d-none", "display-none", "sr-only"}     # the usual CSS for display: none
 _PROSE = re.compile(rf"[{CJK}A-Za-z0-9]")
-_PUNCT = re.compile(r"[，。；、！？：]")
+_PUNCT = re.compile(r"[，。；、！？]")            # prose punctuation; 「：」 is as common in address lines
 
 
 @dataclass(slots=True)
@@ -236,7 +236,11 @@ def _select(lines: list[_Line]) -> list[_Line]:
     parent = best.getparent()
     if parent is not None:                           # a body split over sibling blocks (编者按, then the text)
         floor = scores[best_id] / 5
-        chosen = [sib for sib in parent if sib is best or scores.get(id(sib), 0.0) >= floor]
+        # A sibling joins only with sentences of its own: a footer of addresses and phone numbers has none.
+        sentences = {id(a) for ln in lines if ln.holder is not None and "。" in ln.text
+                     for a in (ln.holder, *ln.holder.iterancestors())}
+        chosen = [sib for sib in parent
+                  if sib is best or (scores.get(id(sib), 0.0) >= floor and id(sib) in sentences)]
     inside = set()
     for el in chosen:
         inside.update(id(d) for d in el.iter())

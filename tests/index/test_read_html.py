@@ -342,3 +342,19 @@ def test_notice_keeps_its_meeting_time_and_closing_date():
     assert [ln for ln in doc.lines if ln][2:] == ["时间：2019年3月1日上午9:00", "地点：某某局三楼会议室", "请各单位按时参加。",
                                                   "某某局办公室", "2019年2月20日"]
     assert not any("发布时间" in ln for ln in doc.lines)
+
+
+_PARAS = ["第一段：国有企业党建工作与生产经营深度融合，是新时代国企改革的重要任务。",
+          "第二段：要坚持党的领导，加强党的建设，把党建优势转化为发展优势。"]
+_SIDE = ("<div class='side'><ul>" + "".join(f"<li><a href='/{i}'>相关新闻标题第{i}条，内容简介在这里</a></li>"
+                                           for i in range(10)) + "</ul></div>")
+
+
+@pytest.mark.parametrize("article", [
+    "<div id='art'>" + "".join(f"<div>{p}</div>" for p in _PARAS) + "</div>",                  # a <div> per paragraph
+    "<div id='art'><font>" + "<br><br>".join(_PARAS) + "</font></div>",                        # <br>-separated text
+    "<article>" + "".join(f"<section><p>{p}</p></section>" for p in _PARAS) + "</article>",    # split over siblings
+])
+def test_main_block_shapes(article):
+    page = f"<html><body>{_SIDE}{article}<div class='foot'>地址：某某路1号 电话：0000-12345678</div></body></html>"
+    assert [ln for ln in _read(page.encode()).lines if ln] == _PARAS
