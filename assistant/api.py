@@ -5,31 +5,26 @@ so many threads can ask at once and a rebuild swaps the snapshot without making 
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
-import unicodedata
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
-from assistant import evidence, retrieve
+from assistant import calibrate, evidence, query, retrieve
 from assistant.cite import citation_for
-from assistant.errors import (EmptyQueryError, InvalidOptionError, QueryTooLongError,
-                              UnknownSourceError)
+from assistant.errors import InvalidOptionError
+from assistant.query import BLOCKS, MODES, AskConfig, Query, is_latin  # noqa: F401  (public names)
 from assistant.records import Answer, Passage
-from index import dense, store
+from assistant.retrieve import Clock, LoadedIndex, Trace
+from index import store
 from index.build import BuildConfig, BuildReport, ensure_index
-from index.tokenize import Tokenizer
 
 log = logging.getLogger("assistant")
 # What opening does and how long it takes: `assistant serve` shows these lines, one-shot commands do not.
 startup_log = logging.getLogger("assistant.startup")
 
-MODES = ("hybrid", "dense", "bm25")
-BLOCKS = ("body", "abstract", "keywords", "front", "references", "caption", "bio")
 NOT_FOUND = "语料中没有找到可靠的答案；以下是最接近的段落，仅供参考。"
 FOUND = "找到 {n} 段相关原文（按相关度排序）。"
 
@@ -43,97 +38,6 @@ EXAMPLE_QUESTIONS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class AskConfig:
-    """Query-time knobs; the defaults were tuned on eval/questions.jsonl (see eval/results/latest.md)."""
-    top_k: int = 5
-    max_top_k: int = 50
-    max_question_chars: int = 2000
-    candidates: int = 60           # per retriever, before fusion
-    # Weighted RRF: on the eval set BM25's ranking deserved twice the dense one's weight, and a small k
-    # (trusting the first ranks) beat the customary 60 (python -m eval.tune).
-    rrf_k: int = 10
-    dense_weight: float = 1.0
-    # A question's best-matching sentence ranks passages too; across languages it is the strongest signal.
-    sentence_weight: float = 0.5
-    sentence_weight_latin: float = 2.0
-    bm25_weight: float = 2.0
-    duplicate_jaccard: float = 0.8
-    demoted_blocks: tuple[str, ...] = ("references", "caption", "bio")
-    # e5 rates an English question closer to any English text (here: the one English abstract) than to the
-    # Chinese passage that answers it; this much cosine is taken off same-script matches for Latin questions.
-    latin_penalty: float = 0.06
-    # "Not found" and the confidence labels. Support of a passage = its best sentence's cosine to the question
-    # + coverage_weight x the share of the question's terms it contains. A question is answered when the best
-    # support reaches found_support (Chinese) or found_support_latin (English: no shared terms, lower cosines).
-    # Calibrated on the answerable vs unanswerable eval questions (python -m eval.tune).
-    coverage_weight: float = 0.06
-    found_support: float = 0.92
-    found_support_latin: float = 0.775
-    high_margin: float = 0.03
-
-
-MEMO_MAX = 4096   # chunks whose ask-time work is remembered; far more than the candidates of many asks
-
-
-def _remember(memo: dict, key, value) -> None:
-    if len(memo) >= MEMO_MAX:
-        memo.clear()     # start over rather than track recency: refilling costs ~0.2 ms a chunk
-    memo[key] = value
-
-
-@dataclass(frozen=True)
-class _Snapshot:
-    """One loaded index and what is derived from it; replaced as a whole, never mutated."""
-    stored: store.StoredIndex
-    tokenizer: Tokenizer
-    sentence_starts: np.ndarray                      # first sentence row of each chunk (len n + 1)
-    sentence_index: object                           # faiss index over the sentence vectors
-    by_source: dict[str, np.ndarray]
-    by_article: dict[str, np.ndarray]
-    blocks: np.ndarray                               # block kind of each chunk (str array)
-    latin: np.ndarray                                # bool: the chunk is mostly Latin script
-    # Memos of per-chunk work done at ask time, for the chunks asks actually return. Bounded: at a million
-    # chunks, memos of every chunk would outgrow the index itself (bigram sets ~12 KB a chunk).
-    terms_cache: dict = field(default_factory=dict)  # row -> term sets of its sentences
-    bigrams_cache: dict = field(default_factory=dict)  # row -> character bigrams
-
-    def bigrams(self, row: int) -> frozenset[str]:
-        """Character bigrams of chunk `row`, for the near-duplicate test; computed when first compared."""
-        grams = self.bigrams_cache.get(row)
-        if grams is None:
-            grams = retrieve.char_bigrams(self.stored.chunks[row].text)
-            _remember(self.bigrams_cache, row, grams)
-        return grams
-
-    def sentence_terms(self, row: int) -> list[set[str]]:
-        """The jieba terms of each sentence of chunk `row`; cut once, then reused (jieba is most of a query's cost)."""
-        terms = self.terms_cache.get(row)
-        if terms is None:
-            text = self.stored.chunks[row].text
-            a, b = self.sentence_starts[row], self.sentence_starts[row + 1]
-            terms = [set(self.tokenizer(text[s:e])) for s, e in self.stored.sentences[a:b, 1:]]
-            _remember(self.terms_cache, row, terms)   # a race only computes the same value twice
-        return terms
-
-    @classmethod
-    def of(cls, stored: store.StoredIndex) -> "_Snapshot":
-        chunks = stored.chunks
-        counts = np.bincount(stored.sentences[:, 0], minlength=len(chunks)) if len(stored.sentences) else \
-            np.zeros(len(chunks), np.int64)
-        starts = np.concatenate([[0], np.cumsum(counts)])
-        by_source: dict[str, list[int]] = {}
-        by_article: dict[str, list[int]] = {}
-        for i, c in enumerate(chunks):
-            by_source.setdefault(c.source, []).append(i)
-            by_article.setdefault(f"{c.source}#{c.article}", []).append(i)
-        sentence_index = dense.flat_index(stored.sentence_vectors)
-        return cls(stored, Tokenizer(list(stored.terms)), starts, sentence_index,
-                   {k: np.asarray(v) for k, v in by_source.items()},
-                   {k: np.asarray(v) for k, v in by_article.items()},
-                   np.asarray([c.block for c in chunks]), np.asarray([is_latin(c.text) for c in chunks]))
-
-
 class Assistant:
     """Cited lookups over one corpus. Create it with `Assistant.open()`; share one instance between threads."""
 
@@ -145,7 +49,7 @@ class Assistant:
         self.model_name = model_name
         self.config = config
         self.build_config = build_config
-        self._snapshot: _Snapshot | None = None
+        self._snapshot: LoadedIndex | None = None
         self._rebuild_lock = threading.Lock()
 
     # ---------------------------------------------------------------- opening and rebuilding
@@ -160,7 +64,7 @@ class Assistant:
         the user cache). model: a sentence-transformers name or folder (default: the bundled
         multilingual-e5-small). rebuild=False raises IndexMismatchError instead of updating a stale index.
         embedder: an already loaded Embedder (tests pass a fake; the model argument is then ignored).
-        """
+"""
         from index.corpus import check_corpus
         from index.embed import BUNDLED, load_embedder
 
@@ -180,8 +84,16 @@ class Assistant:
         startup_log.info("checking the index of %s ...", corpus)
         report = self._ensure(force=False, rebuild=rebuild, progress=progress)
         (log if report.built else startup_log).info("      %s", report.summary())
-        self._snapshot = _Snapshot.of(store.load(index_dir))
+        self._snapshot = self._load()
         return self
+
+    def _load(self) -> LoadedIndex:
+        """Load the index and attach its self-calibrated thresholds (computed once per index, then cached)."""
+        index = LoadedIndex.of(store.load(self.index_dir))
+        if not self.config.self_calibrate:
+            return index
+        return dataclasses.replace(index, thresholds=calibrate.thresholds_for(index, self.embedder, self.config,
+                                                                            self.index_dir))
 
     def _ensure(self, force: bool, rebuild: bool, progress: bool | None, on_progress=None) -> BuildReport:
         return ensure_index(self.corpus, self.index_dir, lambda: self.embedder, self.model_name,
@@ -195,7 +107,7 @@ class Assistant:
         with self._rebuild_lock:
             report = self._ensure(force=force, rebuild=True, progress=progress, on_progress=on_progress)
             if report.built:
-                self._snapshot = _Snapshot.of(store.load(self.index_dir))
+                self._snapshot = self._load()
         return report
 
     def warm_up(self) -> None:
@@ -212,99 +124,50 @@ class Assistant:
     # ---------------------------------------------------------------- questions
     def ask(self, question: str, top_k: int | None = None, *, sources: Sequence[str] | None = None,
             articles: Sequence[str] | None = None, include: Sequence[str] = (),
-            mode: str | None = None) -> Answer:
+            mode: str | None = None, trace: Trace | None = None) -> Answer:
         """The passages that answer `question`, best first, each with evidence highlights and a citation.
 
         top_k: 1..50 passages (default 5). sources: file names (relative to the corpus) to search in;
         articles: article keys "file#n" (see `articles()`). include: block kinds normally ranked below body
         text ("references", "caption", "bio") to rank like body text. mode: "hybrid" (default), "dense" or
-        "bm25", for evaluation.
+        "bm25", for evaluation. trace: called as trace(stage, seconds) after each stage (benchmarks, tuning).
+
+        The stages: validate -> encode -> rank -> collapse -> evidence -> records.
         """
         t0 = time.perf_counter()
-        cfg = self.config
-        question = self._check_question(question)
-        top_k = self._check_top_k(cfg.top_k if top_k is None else top_k)
-        mode = mode or "hybrid"
-        if mode not in MODES:
-            raise InvalidOptionError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        include = self._check_include(include)
-        snap = self._snapshot
-        allowed = self._allowed(snap, sources, articles)
+        cfg, index = self.config, self._snapshot        # one snapshot for the whole question
+        clock = Clock(trace)
+        text = query.check_question(question, cfg.max_question_chars)
+        top_k = query.check_top_k(cfg.top_k if top_k is None else top_k, cfg.max_top_k)
+        mode = query.check_mode(mode)
+        include = query.check_include(include)
+        allowed = index.allowed(sources, articles)
+        clock.lap("validate")
+        q = query.encode(text, self.embedder, index.tokenizer, cfg, top_k=top_k, mode=mode, allowed=allowed,
+                         include=include)
+        clock.lap("encode")
+        scores, ids = retrieve.rank(index, q, cfg, trace)
+        clock.restart()
+        kept = retrieve.collapse(index, ids, top_k, cfg)
+        clock.lap("collapse")
+        found_evidence = [evidence.assess(index, int(i), q, cfg) for i in kept]
+        verdict = evidence.judge(index, q, found_evidence, self.thresholds(index), cfg)
+        clock.lap("evidence")
+        answer = _records(index, q, dict(zip(ids.tolist(), scores.tolist())), found_evidence, verdict, t0)
+        clock.lap("records")
+        return answer
 
-        qvec = np.asarray(self.embedder.encode_queries([question])[0], dtype=np.float32)
-        terms = snap.tokenizer(question)
-        latin = is_latin(question)
-        rankings, weights = [], []
-        if mode in ("hybrid", "dense"):
-            dist, ids = retrieve.dense_ranking(snap.stored.dense, qvec, cfg.candidates, allowed)
-            if latin:
-                dist = dist - cfg.latin_penalty * snap.latin[ids]
-                ids = ids[np.lexsort((ids, -dist))]
-            rankings.append(ids)
-            weights.append(cfg.dense_weight)
-            rankings.append(self._sentence_ranking(snap, qvec, allowed, latin))
-            weights.append(cfg.sentence_weight_latin if latin else cfg.sentence_weight)
-        if mode in ("hybrid", "bm25"):
-            _, ids = retrieve.sparse_ranking(_bm25_scores(snap, terms), cfg.candidates, allowed)
-            rankings.append(ids)
-            weights.append(cfg.bm25_weight)
-        scores, ids = retrieve.rrf(rankings, weights, cfg.rrf_k)
-        if len(ids) and cfg.demoted_blocks:
-            demoted = np.isin(snap.blocks[ids], [b for b in cfg.demoted_blocks if b not in include])
-            order = np.lexsort((-scores, demoted))   # body text first, fused order within each group
-            scores, ids = scores[order], ids[order]
-        ids = _one_per_front_block(snap, ids)
-        head = ids[: top_k * 3]
-        kept = retrieve.collapse_duplicates(head, (snap.bigrams(i) for i in head.tolist()), cfg.duplicate_jaccard,
-                                            limit=top_k)
-        score_of = dict(zip(ids.tolist(), scores.tolist()))
+    def thresholds(self, index: LoadedIndex | None = None) -> evidence.Thresholds:
+        """The "not found" thresholds in force: the index's own calibration, else the global ones."""
+        index = index or self._snapshot
+        if self.config.self_calibrate and index.thresholds is not None:
+            return index.thresholds
+        return evidence.global_thresholds(self.config)
 
-        threshold = cfg.found_support_latin if latin else cfg.found_support
-        term_set = set(terms)
-        evidence_of = [self._evidence(snap, int(i), qvec, term_set, latin) for i in kept]
-        found = any(support >= threshold for support, _ in evidence_of)
-        passages = []
-        for i, (support, spans) in zip(kept, evidence_of):
-            chunk = snap.stored.chunks[int(i)]
-            label = evidence.confidence(support, threshold + cfg.high_margin, threshold) if found else "low"
-            passages.append(Passage(chunk.id, chunk.text, score_of[int(i)], label, spans, chunk.block,
-                                    citation_for(chunk)))
-        message = FOUND.format(n=len(passages)) if found else NOT_FOUND
-        return Answer(question, found, tuple(passages), message, (time.perf_counter() - t0) * 1000)
-
-    def _sentence_ranking(self, snap: _Snapshot, qvec: np.ndarray, allowed: np.ndarray | None,
-                          latin: bool) -> np.ndarray:
-        """Chunks ranked by their best sentence's cosine to the question (ids, best first).
-
-        A question usually matches one sentence of a passage; the whole passage's vector dilutes that match,
-        most of all across languages (eval: MRR@10 of English questions 0.20 by passage vectors, 0.40 by
-        best sentence).
-        """
-        cfg = self.config
-        rows = snap.stored.sentences[:, 0]
-        if allowed is not None:
-            starts = snap.sentence_starts
-            allowed = np.concatenate([np.arange(starts[r], starts[r + 1]) for r in allowed] or [np.zeros(0, int)])
-        dist, sids = retrieve.dense_ranking(snap.sentence_index, qvec, cfg.candidates * 4, allowed)
-        if latin:
-            dist = dist - cfg.latin_penalty * snap.latin[rows[sids]]
-        return retrieve.group_ranking(dist, rows[sids], cfg.candidates)[1]
-
-    def _evidence(self, snap: _Snapshot, row: int, qvec: np.ndarray, terms: set[str],
-                  latin: bool) -> tuple[float, tuple[tuple[int, int], ...]]:
-        """(support, highlight spans) of one chunk: how well its best sentence answers, and which to mark."""
-        a, b = snap.sentence_starts[row], snap.sentence_starts[row + 1]
-        spans = snap.stored.sentences[a:b, 1:]
-        if b == a:
-            return 0.0, ()
-        sent_terms = snap.sentence_terms(row)
-        scores = evidence.sentence_scores(qvec, snap.stored.sentence_vectors[a:b], terms, sent_terms)
-        cos = snap.stored.sentence_vectors[a:b] @ qvec
-        if latin and snap.latin[row]:
-            cos = cos - self.config.latin_penalty
-        coverage = len(terms & set().union(*sent_terms)) / len(terms) if terms else 0.0
-        support = float(cos.max()) + self.config.coverage_weight * coverage
-        return support, evidence.pick(scores, spans)
+    @property
+    def loaded(self) -> LoadedIndex:
+        """The index being answered from (replaced as a whole by a rebuild)."""
+        return self._snapshot
 
     def context(self, passage: Passage, before: int = 1, after: int = 1) -> list[Passage]:
         """The passage with up to `before`/`after` neighbouring chunks of the same section, in document order."""
@@ -367,89 +230,13 @@ class Assistant:
         from assistant import library
         return library.remove_document(self, name, on_progress=on_progress)
 
-    # ---------------------------------------------------------------- validation
-    def _check_question(self, question) -> str:
-        if not isinstance(question, str):
-            raise EmptyQueryError(f"the question must be text, got {type(question).__name__}")
-        limit = self.config.max_question_chars
-        if len(question) > limit:
-            raise QueryTooLongError(f"问题过长：{len(question)} 个字符，上限 {limit}。"
-                                    f" (question too long: {len(question)} characters, limit {limit})")
-        bad = [ch for ch in question if _is_bad_char(ch)]
-        if bad:
-            raise InvalidOptionError(f"问题含有控制字符或无效字符 {bad[0]!r}，请删除后重试。"
-                                     f" (the question contains a control or invalid character {bad[0]!r})")
-        question = " ".join(question.split())
-        if not question:
-            raise EmptyQueryError("问题为空，请输入一个问题。 (the question is empty)")
-        return question
-
-    def _check_top_k(self, top_k) -> int:
-        hi = self.config.max_top_k
-        if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= hi:
-            raise InvalidOptionError(f"top_k must be an integer between 1 and {hi}, got {top_k!r}")
-        return top_k
-
-    def _check_include(self, include) -> tuple[str, ...]:
-        if isinstance(include, str):
-            include = (include,)
-        include = tuple(include or ())
-        unknown = [b for b in include if b not in BLOCKS]
-        if unknown:
-            raise InvalidOptionError(f"include= takes block kinds {', '.join(BLOCKS)}; unknown: {unknown[0]!r}")
-        return include
-
-    def _allowed(self, snap: _Snapshot, sources, articles) -> np.ndarray | None:
-        if not sources and not articles:
-            return None
-        parts = []
-        for names, table, label in ((sources, snap.by_source, "source"), (articles, snap.by_article, "article")):
-            if isinstance(names, str):
-                names = [names]
-            for name in names or ():
-                if not isinstance(name, str) or name not in table:
-                    known = ", ".join(sorted(table)[:12])
-                    raise UnknownSourceError(f"unknown {label} {name!r}; the index has: {known}")
-                parts.append(table[name])
-        return np.unique(np.concatenate(parts))
-
-
-def _one_per_front_block(snap: _Snapshot, ids: np.ndarray) -> np.ndarray:
-    """Keep only the best chunk of each article's abstract, keywords, front matter, references or bio.
-
-    Those blocks summarise or list; their chunks are near-interchangeable answers, and without this an English
-    question fills every slot with pieces of the one English abstract.
-    """
-    seen, keep = set(), []
-    for i in ids.tolist():
-        c = snap.stored.chunks[i]
-        if c.block != "body":
-            key = (c.source, c.article, c.block)
-            if key in seen:
-                continue
-            seen.add(key)
-        keep.append(i)
-    return np.asarray(keep, dtype=np.int64)
-
-
-def _bm25_scores(snap: _Snapshot, terms: list[str]) -> np.ndarray:
-    bm25 = snap.stored.bm25
-    ids = bm25.get_tokens_ids(terms)
-    if not ids:
-        return np.zeros(len(snap.stored.chunks), dtype=np.float32)
-    return np.asarray(bm25.get_scores_from_ids(ids), dtype=np.float32)
-
-
-def is_latin(text: str) -> bool:
-    """Mostly Latin letters (an English question, an English abstract) rather than CJK."""
-    latin = sum(ch.isascii() and ch.isalpha() for ch in text)
-    cjk = sum("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text)
-    return latin > 2 * cjk
-
-
-def _is_bad_char(ch: str) -> bool:
-    """Control characters (other than tab and newlines) and lone surrogates, which no corpus text contains."""
-    if ch in "\t\n\r":
-        return False
-    cat = unicodedata.category(ch)
-    return cat == "Cc" or cat == "Cs"
+def _records(index: LoadedIndex, q: Query, score_of: dict[int, float], found_evidence: list[evidence.Evidence],
+             verdict: evidence.Verdict, t0: float) -> Answer:
+    """The records stage: passages with citations, the message, the time taken."""
+    passages = []
+    for ev, label in zip(found_evidence, verdict.labels):
+        chunk = index.stored.chunks[ev.row]
+        passages.append(Passage(chunk.id, chunk.text, score_of[ev.row], label, ev.spans, chunk.block,
+                                citation_for(chunk)))
+    message = FOUND.format(n=len(passages)) if verdict.found else NOT_FOUND
+    return Answer(q.text, verdict.found, tuple(passages), message, (time.perf_counter() - t0) * 1000)

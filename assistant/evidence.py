@@ -1,9 +1,15 @@
-"""Which sentence(s) of a passage answer the question, and how sure we are.
+"""Which sentence(s) of a passage answer the question, and how sure we are: support, "not found", labels.
+
+The evidence stage of `Assistant.ask`: `assess` gives each kept passage its support and highlight spans,
+`judge` decides found / not found and the confidence labels from the thresholds (the index's own calibration
+when it has one, else the global ones in `AskConfig`). Nothing else decides "not found".
 
 Sentence vectors were computed at build time, so choosing evidence costs one small matrix product and a few
 token-set intersections per passage, never a model call.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,3 +46,72 @@ def confidence(cosine: float, high: float, found: float) -> str:
     if cosine >= high:
         return "high"
     return "medium" if cosine >= found else "low"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    row: int                               # chunk row in the index
+    support: float                         # best sentence's cosine + coverage bonus
+    spans: tuple[tuple[int, int], ...]     # highlight spans in the chunk's text
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Support a question's best passage must reach to be answered, per script, and where the numbers come from."""
+    found: float
+    found_latin: float
+    high_margin: float
+    origin: str = "global"                 # "global" (AskConfig) or "self-calibrated (n probes)"
+
+    def found_for(self, latin: bool) -> float:
+        return self.found_latin if latin else self.found
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    found: bool
+    labels: tuple[str, ...]                # per passage: "high" / "medium" / "low"
+    reason: str = ""                       # why not found: "" when found
+
+
+def global_thresholds(cfg) -> Thresholds:
+    return Thresholds(cfg.found_support, cfg.found_support_latin, cfg.high_margin)
+
+
+def assess(index, row: int, q, cfg) -> Evidence:
+    """Support and highlight spans of chunk `row` for query `q`: how well its best sentence answers, which to mark.
+
+    Support = the best sentence's cosine to the question (minus the script penalty for an English question
+    against English text) + cfg.coverage_weight x the share of the question's terms the chunk contains.
+    """
+    a, b = index.sentence_starts[row], index.sentence_starts[row + 1]
+    if b == a:
+        return Evidence(row, 0.0, ())
+    spans = index.stored.sentences[a:b, 1:]
+    vecs = index.stored.sentence_vectors[a:b]
+    sent_terms = index.sentence_terms(row)
+    terms = q.term_set
+    scores = sentence_scores(q.vector, vecs, terms, sent_terms)
+    cos = vecs @ q.vector
+    if q.latin and index.latin[row]:
+        cos = cos - cfg.latin_penalty
+    coverage = len(terms & set().union(*sent_terms)) / len(terms) if terms else 0.0
+    return Evidence(row, float(cos.max()) + cfg.coverage_weight * coverage, pick(scores, spans))
+
+
+def judge(index, q, found_evidence: list[Evidence], thresholds: Thresholds, cfg) -> Verdict:
+    """Found or not, and a label per passage.
+
+    Not found when a document the question names in 《》 is not in the corpus (the answer cannot be there, and a
+    passage of another 条例 would be a wrong answer), or when no passage's support reaches the threshold.
+    Every label is "low" when not found.
+    """
+    n = len(found_evidence)
+    if cfg.named_document_check:
+        missing = [name for name in q.named if not index.holds_document(name)]
+        if missing:
+            return Verdict(False, ("low",) * n, f"《{missing[0]}》 is not in the corpus")
+    t = thresholds.found_for(q.latin)
+    if not any(e.support >= t for e in found_evidence):
+        return Verdict(False, ("low",) * n, "no passage reaches the support threshold")
+    return Verdict(True, tuple(confidence(e.support, t + thresholds.high_margin, t) for e in found_evidence))

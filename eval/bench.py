@@ -14,8 +14,8 @@ another's:
     that measure candidate optimisations without changing assistant/;
   - the synthetic scale curve of eval/scale.py (10k, 100k, 1M chunks; exact and tuned IVF search on random and
     e5-like vectors, the latter fitted on the embeddings of the index built above; BM25).
-The serving process reaches into `Assistant` internals (`_snapshot`, `_evidence`) to time them: that is the
-point of a profile, and why this lives in eval/, not in the package.
+Where the time goes inside `ask` comes from its public hook (`ask(..., trace=callable(stage, seconds))`); the
+what-if experiments still swap the loaded index's tokenizer, which is why this lives in eval/.
 """
 from __future__ import annotations
 
@@ -153,7 +153,7 @@ def git_revision() -> str:
 
 def child_open_index(index_dir: str) -> dict:
     """store.load + snapshot, twice in one fresh process: the first pays jieba's dictionary, the second not."""
-    from assistant.api import _Snapshot
+    from assistant.retrieve import LoadedIndex
     from index import store
 
     runs = []
@@ -161,7 +161,7 @@ def child_open_index(index_dir: str) -> dict:
         t0 = time.perf_counter()
         stored = store.load(Path(index_dir))
         t1 = time.perf_counter()
-        snap = _Snapshot.of(stored)
+        snap = LoadedIndex.of(stored)
         t2 = time.perf_counter()
         snap.tokenizer._ready.join()      # jieba's dictionary loads in the background; the first question waits
         t3 = time.perf_counter()
@@ -303,51 +303,23 @@ def child_serve(index_dir: str, cfg: BenchConfig) -> dict:
 
 
 def _breakdown(a, api, retrieve, questions) -> dict:
-    """Per-stage time inside `ask`, by wrapping the functions it calls; restored afterwards."""
-    timer = StageTimer()
-    snap = a._snapshot
-    saved = (a.embedder, snap, api._bm25_scores, retrieve.dense_ranking, retrieve.sparse_ranking, retrieve.rrf,
-             retrieve.collapse_duplicates)
-    tok_label = lambda stack: "evidence: jieba on each sentence" if stack else "jieba on the question"  # noqa: E731
+    """Per-stage time inside `ask`, from its trace hook (validate, encode, rank: ..., collapse, evidence, records)."""
+    totals: dict[str, list[float]] = {}
+    asks = []
+    for q in questions:
+        current: dict[str, float] = {}
 
-    class TimedEmbedder:
-        dim, name, fingerprint = a.embedder.dim, a.embedder.name, a.embedder.fingerprint
-        encode_queries = staticmethod(timer.wrap("encode the question (model)", a.embedder.encode_queries))
-
-    a.embedder = TimedEmbedder()
-    a._snapshot = dataclasses.replace(snap, tokenizer=timer.wrap(tok_label, snap.tokenizer))
-    a._evidence = timer.wrap("evidence: sentence scores + pick", a._evidence)
-    sentence_ranking = getattr(a, "_sentence_ranking", None)     # present since sentence-level dense ranking
-    if sentence_ranking is not None:
-        a._sentence_ranking = timer.wrap("sentence ranking: grouping", sentence_ranking)
-    dense_label = lambda stack: ("dense search: sentences (FAISS)" if stack and stack[-1].startswith(  # noqa: E731
-        "sentence ranking") else "dense search: chunks (FAISS)")
-    api._bm25_scores = timer.wrap("BM25 scores (bm25s)", api._bm25_scores)
-    retrieve.dense_ranking = timer.wrap(dense_label, retrieve.dense_ranking)
-    retrieve.sparse_ranking = timer.wrap("BM25 top-k selection", retrieve.sparse_ranking)
-    retrieve.rrf = timer.wrap("fusion (RRF)", retrieve.rrf)
-    timed_collapse = timer.wrap("near-duplicate collapse", retrieve.collapse_duplicates)
-
-    def recording_collapse(ids, bigrams, threshold, limit=None):
-        return timed_collapse(ids, bigrams, threshold, limit=limit)
-
-    retrieve.collapse_duplicates = recording_collapse
-    try:
-        asks = []
-        for q in questions:
-            t = time.perf_counter()
-            a.ask(q)
-            asks.append(time.perf_counter() - t)
-            timer.end_ask(asks[-1])
-    finally:
-        (a.embedder, a._snapshot, api._bm25_scores, retrieve.dense_ranking, retrieve.sparse_ranking, retrieve.rrf,
-         retrieve.collapse_duplicates) = saved
-        del a._evidence
-        if sentence_ranking is not None:
-            del a._sentence_ranking
+        def trace(stage, seconds, current=current):
+            current[stage] = current.get(stage, 0.0) + seconds
+        t = time.perf_counter()
+        a.ask(q, trace=trace)
+        asks.append(time.perf_counter() - t)
+        current["other (between stages)"] = asks[-1] - sum(current.values())
+        for name, sec in current.items():
+            totals.setdefault(name, []).append(sec)
     total = sum(asks)
     rows = [{"stage": name, "mean_ms": 1000 * sum(v) / len(asks), "p50_ms": 1000 * float(np.median(v)),
-             "share": sum(v) / total} for name, v in timer.totals.items()]
+             "share": sum(v) / total} for name, v in totals.items()]
     return {"asks": len(asks), "ask_mean_ms": 1000 * total / len(asks),
             "rows": sorted(rows, key=lambda r: -r["mean_ms"])}
 

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import jieba
 
-TOKENIZER_VERSION = 1
+from index.normalize import simplified
+
+TOKENIZER_VERSION = 2   # 2: traditional characters are simplified before cutting (index.normalize.simplified)
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -99,7 +101,7 @@ class Tokenizer:
         return settings(self.terms)
 
     def __call__(self, text: str) -> list[str]:
-        text = unicodedata.normalize("NFKC", text).lower()
+        text = simplified(unicodedata.normalize("NFKC", text)).lower()
         self._ready.join()
         # jieba's add_word mutates shared state lazily; cutting from many threads at once is not documented safe.
         with self._lock:

@@ -176,3 +176,44 @@ def test_a_bad_corpus_folder_is_refused_before_the_model_loads(tmp_path, make):
     with pytest.raises(CorpusError, match="corpus|no .txt/.md files"):
         Assistant.open(make(tmp_path), index=tmp_path / "idx", model=str(tmp_path / "no-such-model"))
     assert not (tmp_path / "idx").exists()
+
+
+def test_ask_is_a_sequence_of_named_stages_seen_through_trace(a):
+    seen = []
+    ans = a.ask("党建与生产经营如何融合？", trace=lambda stage, s: seen.append((stage, s)))
+    stages = [s for s, _ in seen]
+    assert stages == ["validate", "encode", "rank: dense", "rank: sentences", "rank: bm25", "rank: fusion",
+                      "collapse", "evidence", "records"]
+    assert all(s >= 0 for _, s in seen)
+    assert sum(s for _, s in seen) <= ans.elapsed_ms / 1000 + 1e-3
+    bm25_only = []
+    a.ask("党建", mode="bm25", trace=lambda stage, s: bm25_only.append(stage))
+    assert "rank: dense" not in bm25_only and "rank: bm25" in bm25_only
+
+
+def test_traditional_question_gets_the_simplified_answer(a):
+    simp = a.ask("什么是“一岗双责”？如何落实党建工作责任制？")
+    trad = a.ask("什麼是“一崗雙責”？如何落實黨建工作責任制？")
+    assert trad.question == "什麼是“一崗雙責”？如何落實黨建工作責任制？"     # shown as written
+    assert [p.chunk_id for p in trad.passages] == [p.chunk_id for p in simp.passages]
+    assert [p.confidence for p in trad.passages] == [p.confidence for p in simp.passages]
+    assert trad.found == simp.found
+
+
+def test_a_question_naming_a_document_the_corpus_lacks_is_not_found(a):
+    ans = a.ask("《中央企业合规管理办法》要求设立首席合规官吗？")
+    assert ans.found is False and all(p.confidence == "low" for p in ans.passages)
+    assert "没有找到" in ans.message
+    # the rule is about names: a title the corpus holds does not trigger it
+    title = next(x["title"] for x in a.articles() if len(x["title"]) >= 6)
+    assert a.loaded.holds_document(title)
+
+
+def test_thresholds_are_the_index_own_unless_disabled(corpus, tmp_path, fake_embedder):
+    from assistant import AskConfig
+
+    own = Assistant.open(corpus, index=tmp_path / "idx", embedder=fake_embedder, progress=False)
+    assert own.thresholds().origin.startswith("self-calibrated")
+    fixed = Assistant.open(corpus, index=tmp_path / "idx", embedder=fake_embedder, progress=False,
+                           config=AskConfig(self_calibrate=False, found_support=0.5))
+    assert fixed.thresholds().origin == "global" and fixed.thresholds().found == 0.5
