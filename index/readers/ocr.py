@@ -58,7 +58,13 @@ def new_engine():
         if not path.is_file():
             raise Unreadable(f"page needs OCR but the rapidocr model {name} is missing from {path.parent}")
         params[key] = str(path)
-    return RapidOCR(params=params)
+    ocr = RapidOCR(params=params)
+    # rapidocr 3.10 loads each model on first use; load detection and recognition now, so a broken install
+    # fails here, on the first page that needs OCR, rather than half-way through a scan.
+    for load in ("_load_det_model", "_load_rec_model"):
+        if hasattr(ocr, load):
+            getattr(ocr, load)()
+    return ocr
 
 
 def engine():
@@ -140,8 +146,11 @@ def ocr_pages(pdf, wanted: Sequence[int], ctx: ReadContext) -> Iterator[tuple[in
 
     bar = tqdm(total=len(wanted), desc="OCR", unit="page", file=sys.stderr, disable=not ctx.progress,
                leave=False)
+    tell = getattr(ctx, "on_progress", None)     # a UI's progress bar: pages done of the pages to OCR
     try:
-        for p in wanted:
+        for n, p in enumerate(wanted):
+            if tell:
+                tell("ocr", n, len(wanted))
             boxes = cached(ctx, p)
             if boxes is None:
                 page = pdf[p]
@@ -151,6 +160,8 @@ def ocr_pages(pdf, wanted: Sequence[int], ctx: ReadContext) -> Iterator[tuple[in
                     page.close()
                 store(ctx, p, boxes)
             bar.update(1)
+            if tell:
+                tell("ocr", n + 1, len(wanted))
             yield p, [Run(b["text"], b["x0"], b["top"], b["x1"], b["bottom"]) for b in boxes]
     finally:
         bar.close()

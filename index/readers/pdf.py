@@ -116,9 +116,12 @@ def _radical_table() -> dict[int, str]:
 RADICALS = _radical_table()
 _NEEDS_RADICALS = re.compile("[\u2e80-\u2eff\u2f00-\u2fdf\uf900-\ufaff\U0002f800-\U0002fa1f]")
 # Single digits separated by single spaces next to CJK text (`第1 1 条`, `2 0 2 4年`): one number split by the
-# extraction. Multi-digit groups (`2020 2021`) are left alone.
-_SPLIT_DIGITS = re.compile(r"(?<![\d.,])\d(?: \d)+(?![\d.,])")
-_CJK_CHAR = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# extraction, whose spaces beside the CJK text are the same artifact. Multi-digit groups (`2020 2021`) and digits
+# without CJK beside them (`version 1 2`) are left alone.
+_CJK_CLASS = "\u3400-\u9fff\uf900-\ufaff"
+_SPLIT_DIGITS = re.compile(rf"(?P<pre>(?<=[{_CJK_CLASS}]) )?(?<![\d.,])(?P<num>\d(?: \d)+)(?![\d.,])"
+                           rf"(?P<post> (?=[{_CJK_CLASS}]))?")
+_CJK_CHAR = re.compile(rf"[{_CJK_CLASS}]")
 
 
 def fold_chars(text: str) -> str:
@@ -131,10 +134,10 @@ def fold_chars(text: str) -> str:
 
 
 def _join_digits(m: re.Match, text: str) -> str:
-    before = text[m.start() - 1: m.start()].strip() or text[max(0, m.start() - 2): m.start()].strip()
-    after = text[m.end(): m.end() + 1].strip() or text[m.end() + 1: m.end() + 2].strip()
-    if _CJK_CHAR.match(before[-1:] or " ") or _CJK_CHAR.match(after[:1] or " "):
-        return m.group(0).replace(" ", "")
+    before = text[m.start() - 1: m.start()] if m.start() else ""
+    after = text[m.end(): m.end() + 1]
+    if _CJK_CHAR.match(before) or _CJK_CHAR.match(after):
+        return m.group("num").replace(" ", "")
     return m.group(0)
 
 
@@ -254,7 +257,9 @@ def _gutter(runs: Sequence[Run], h: float) -> tuple[float, float] | None:
     cover = np.zeros(int(math.ceil(width)) + 2, dtype=np.int32)
     for r in narrow:
         cover[int(r.x0 - left): int(math.ceil(r.x1 - left))] += 1
-    allowed = max(2, int(0.1 * len(narrow)))
+    # "Almost none": a third of what covers a typical strip of text (header, footer, byline and a centred
+    # DOI line on a journal's first page cross the gutter; 25-30 column rows cover each side).
+    allowed = max(2, int(np.percentile(cover[cover > 0], 75) / 3))
     low = np.concatenate(([False], cover <= allowed, [False]))
     edges = np.flatnonzero(np.diff(low.astype(np.int8)))
     best = None
@@ -277,8 +282,11 @@ def _is_columns(runs: Sequence[Run], g0: float, g1: float) -> bool:
     right = [r for r in sides if r.x0 >= g1]
     if not left or not right:
         return False
+    region = max(r.x1 for r in runs) - min(r.x0 for r in runs)
     for side in (left, right):
         w = max(r.x1 for r in side) - min(r.x0 for r in side)
+        if w < 2.5 * (g1 - g0) or w < 0.2 * region:
+            return False            # narrow cells far apart: a table's columns, read row by row
         full = sum(1 for r in side if r.x1 - r.x0 >= _FULL_ROW * w)
         if full < 0.4 * len(side):
             return False            # mostly short pieces: a table or a form, not running text
@@ -395,6 +403,20 @@ def _isolated(lines: Sequence[Line], height: float) -> set[int]:
     return out
 
 
+def _numbers_follow_pages(pages: Sequence[Sequence[Line]], hits: Sequence[tuple[int, int, float]]) -> bool:
+    """Whether the numbers in recurring lines are constant or page numbers (page index + a fixed offset).
+
+    Body lines can share a shape with digits masked (`第1节…编号10` / `第2节…编号20`); a running header's
+    numbers are its year and issue, which stay, and its page number, which counts the pages.
+    """
+    numbers = [[int(d) for d in re.findall(r"\d+", pages[p][i].text)] for p, i, _ in hits]
+    for k in range(len(numbers[0])):
+        column = [(p, nums[k]) for (p, _, _), nums in zip(hits, numbers)]
+        if len({v for _, v in column}) > 1 and len({v - p for p, v in column}) > 1:
+            return False
+    return True
+
+
 def running_lines(pages: Sequence[Sequence[Line]], heights: Sequence[float]) -> set[tuple[int, int]]:
     """(page index, line index) of every running header/footer line."""
     n_text = sum(1 for p in pages if p)
@@ -418,7 +440,7 @@ def running_lines(pages: Sequence[Sequence[Line]], heights: Sequence[float]) -> 
         cluster: list[tuple[int, int, float]] = []
         for hit in hits + [(-1, -1, math.inf)]:
             if cluster and hit[2] - cluster[0][2] > _SAME_HEIGHT:
-                if len({p for p, _, _ in cluster}) >= need:
+                if len({p for p, _, _ in cluster}) >= need and _numbers_follow_pages(pages, cluster):
                     found.update((p, i) for p, i, _ in cluster)
                 cluster = []
             cluster.append(hit)
@@ -452,7 +474,7 @@ def _needs_ocr(page, good: int, bad: int) -> bool:
     drawn = False
     for obj in page.get_objects(max_depth=2):
         if obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE:
-            l, b, r, t = obj.get_pos()
+            l, b, r, t = obj.get_bounds()
             if area and (r - l) * (t - b) >= _BIG_IMAGE * area:
                 return True
         elif obj.type in (pdfium_c.FPDF_PAGEOBJ_PATH, pdfium_c.FPDF_PAGEOBJ_SHADING):
