@@ -182,12 +182,19 @@ def chunks(corpus, index_dir, cache_dir, as_json):
 @click.option("--port", default=7860, show_default=True, type=int)
 @click.option("--auth", envvar="ASSISTANT_AUTH", default=None,
               help="user:password required for the page and the API [env ASSISTANT_AUTH].")
-def serve(corpus, index_dir, model, cache_dir, host, port, auth):
-    """Index the corpus if needed and serve the chat UI.
+@click.option("--allow-uploads/--no-allow-uploads", default=None,
+              help="Let the UI add and remove documents of the corpus [default: on only when serving on "
+                   "127.0.0.1 with no --host; beyond loopback it needs --auth].")
+@click.option("--max-upload-mb", default=100.0, show_default=True, type=float,
+              help="Size limit of one uploaded file (an upload of several may total 5 times this).")
+@click.pass_context
+def serve(ctx, corpus, index_dir, model, cache_dir, host, port, auth, allow_uploads, max_upload_mb):
+    """Index the corpus if needed and serve the chat UI (and its 文献库, the document library).
 
     \b
     Example:
       assistant serve --corpus seeds --port 7860
+      assistant serve --host 0.0.0.0 --auth reader:secret --allow-uploads
     """
     credentials = None
     if auth:
@@ -195,8 +202,125 @@ def serve(corpus, index_dir, model, cache_dir, host, port, auth):
         if not sep or not user or not password:
             raise click.BadParameter("expected user:password", param_hint="--auth")
         credentials = (user, password)
+    uploads = _upload_limits(ctx, host, credentials, allow_uploads, max_upload_mb)
     logging.getLogger("assistant.startup").setLevel(logging.INFO)
     a = _open(corpus, index_dir, model, cache_dir)
     click.echo("starting the chat interface ...", err=True)
+    if uploads:
+        click.echo(f"      uploads allowed: files up to {max_upload_mb:g} MB are added to {a.corpus}", err=True)
     from assistant.ui import serve as serve_ui
-    serve_ui(a, host=host, port=port, auth=credentials)
+    serve_ui(a, host=host, port=port, auth=credentials, uploads=uploads)
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _upload_limits(ctx, host: str, credentials, allow_uploads: bool | None, max_upload_mb: float):
+    """The UploadLimits the UI may write with, or None: uploads off (the safe default beyond loopback)."""
+    from assistant.library import UploadLimits
+
+    if allow_uploads is None:    # on only for the plain local start: `assistant serve` / `make run`
+        allow_uploads = ctx.get_parameter_source("host") == click.core.ParameterSource.DEFAULT
+    if not allow_uploads:
+        return None
+    if host not in LOOPBACK and not credentials:
+        raise click.BadParameter(f"uploads on {host} need --auth user:password: anyone who reaches the port "
+                                 "could write to the corpus (or pass --no-allow-uploads)",
+                                 param_hint="--allow-uploads")
+    if not 0 < max_upload_mb <= 10_000:
+        raise click.BadParameter(f"expected a size in MB between 0 and 10000, got {max_upload_mb:g}",
+                                 param_hint="--max-upload-mb")
+    return UploadLimits.of_mb(max_upload_mb)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--replace", is_flag=True, help="Replace documents of the same name without asking.")
+@click.option("--max-upload-mb", default=100.0, show_default=True, type=float, help="Size limit of one file.")
+@_corpus
+@_index
+@_model
+@_cache
+def add(files, replace, max_upload_mb, corpus, index_dir, model, cache_dir):
+    """Check FILE... (.pdf .docx .html .txt .md), copy them into the corpus folder and update the index.
+
+    Each file is checked by its content (not its name), size and readability first; refused files are named
+    with the reason (exit status 2) and the others are added. A name already in the corpus is replaced only
+    with --replace (or after a yes at the prompt).
+
+    \b
+    Example:
+      assistant add --corpus my_docs 新通知.pdf 调研报告.docx
+    """
+    from assistant.library import NameClashError, UploadLimits
+
+    limits = UploadLimits.of_mb(max_upload_mb, max_upload_mb * len(files))
+    a = _open(corpus, index_dir, model, cache_dir)
+    try:
+        report = a.add_documents(list(files), replace=replace, limits=limits)
+    except NameClashError as e:
+        if not (sys.stdin.isatty() and click.confirm(f"replace {', '.join(e.names)} in {a.corpus}?")):
+            raise
+        report = a.add_documents(list(files), replace=True, limits=limits)
+    for name in report.added:
+        click.echo(f"added {name}" + (" (replaced)" if name in report.replaced else ""))
+    for r in report.refused:
+        click.echo(f"refused {r.name}: {r.reason}", err=True)
+    if report.build:
+        click.echo(report.build.summary())
+    if report.refused:
+        sys.exit(EXIT_USER_ERROR)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@_corpus
+@_index
+@_model
+@_cache
+def remove(name, yes, corpus, index_dir, model, cache_dir):
+    """Delete the document NAME (as `assistant documents` lists it) from the corpus folder and the index.
+
+    \b
+    Example:
+      assistant remove --corpus my_docs 旧通知.pdf --yes
+    """
+    a = _open(corpus, index_dir, model, cache_dir)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError("removing deletes the file from the corpus folder: confirm with --yes")
+        click.confirm(f"delete {name} from {a.corpus} and the index?", abort=True)
+    report = a.remove_document(name)
+    click.echo(f"removed {report.removed}")
+    click.echo(report.build.summary())
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="A JSON array with every field of every document.")
+@_corpus
+@_index
+@_model
+@_cache
+@_no_rebuild
+def documents(as_json, corpus, index_dir, model, cache_dir, no_rebuild):
+    """List the documents of the index: name, format, pages, chunks, genre, date, title, authors.
+
+    \b
+    Example:
+      assistant documents --corpus seeds
+      assistant documents --json | head
+    """
+    from assistant import library
+
+    a = _open(corpus, index_dir, model, cache_dir, rebuild=not no_rebuild)
+    docs = a.documents()
+    if as_json:
+        click.echo(json.dumps([d.to_dict() for d in docs], ensure_ascii=False, indent=1))
+        return
+    for d in docs:
+        pages = f"{d.pages} p" if d.pages else "-"
+        click.echo(f"{d.name}\t{d.format}\t{pages}\t{d.chunks} chunks\t{d.genre}\t{d.date or '-'}\t"
+                   f"{d.title or '（无题）'}\t{'、'.join(d.authors) or '-'}")
+    for s in library.skipped(a):
+        click.echo(f"skipped {s.name}: {s.reason}", err=True)

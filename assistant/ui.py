@@ -7,18 +7,27 @@ client; it is thread-safe, so the events run up to `CONCURRENCY` at a time in Gr
     demo = build_ui(assistant)              # a gr.Blocks, not yet listening
     serve(assistant, port=7860)             # what `assistant serve` runs; blocks until Ctrl-C
     demo = start(assistant, port=7861)      # non-blocking (tests): demo.local_url, demo.close()
+
+Two tabs: 问答 (the chat, with each reply's export) and 文献库 (the document library: every document, what the
+parser made of it, and, only when started with `uploads=UploadLimits(...)` (`--allow-uploads`), adding and
+removing documents with a progress bar while the chat keeps answering from the current index).
 """
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from assistant import render
+from assistant import export, library, render
 from assistant.errors import AssistantError
+from assistant.library import UploadLimits
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +36,10 @@ CONCURRENCY = 8          # users answered at once; the requirement is eight
 WARM_UP_JOIN_S = 60      # the longest a stop waits for the warm-up (a few seconds here)
 QUEUE_MAX = 64           # beyond this a user is told the queue is full instead of waiting forever
 TOP_K_DEFAULT, TOP_K_MAX = 5, 10
+LIBRARY_POLL_S = 0.25    # how often the add/remove progress bar is redrawn
+UPLOAD_TYPES = [".pdf", ".docx", ".html", ".htm", ".txt", ".md"]
+READ_ONLY = ("只读：此服务未允许写入。要在界面中添加或删除文献，请在本机以 `assistant serve` 启动，"
+             "或加 `--allow-uploads`（监听其他地址时还需 `--auth`）。")
 _ARTICLE, _SOURCE = "article:", "source:"   # dropdown values carry their kind
 
 INTRO = (
@@ -124,6 +137,41 @@ CSS = """
   border-radius: 8px; padding: 4px 18px; font-weight: 600; min-width: 64px; }
 #pa-input .submit-button:hover { background: var(--button-primary-background-fill-hover); }
 #pa-help { font-size: 13px; color: var(--body-text-color-subdued); }
+.pa-export { display: flex; flex-wrap: wrap; gap: 8px; padding-top: 2px; }
+.pa-export .pa-copy { font-size: 13px; padding: 3px 12px; }
+.pa-export-data { display: none !important; }
+.pa-lib-scroll { overflow-x: auto; }
+.pa-lib-table { width: 100%; border-collapse: collapse; font-size: 13.5px; }
+.pa-lib-table th { text-align: left; font-weight: 600; color: var(--body-text-color-subdued);
+  border-bottom: 1px solid var(--border-color-primary); padding: 6px 8px; white-space: nowrap; }
+.pa-lib-table td { border-bottom: 1px solid var(--border-color-primary); padding: 6px 8px; vertical-align: top; }
+.pa-lib-title { min-width: 200px; }
+.pa-lib-t { font-weight: 600; }
+.pa-lib-name { font-size: 12px; color: var(--body-text-color-subdued); overflow-wrap: anywhere; }
+.pa-lib-flag { margin-left: 6px; background: #fff7ed; color: #9a3412; border-color: #fdba74; }
+.pa-num { text-align: right; white-space: nowrap; }
+.pa-lib-none { color: var(--body-text-color-subdued); text-align: center; }
+.pa-lib-skipped { margin-top: 10px; font-size: 13px; color: #9a3412; }
+.pa-doc { display: flex; flex-direction: column; gap: 8px; line-height: 1.7; }
+.pa-doc-meta { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px; font-size: 13px; margin: 0; }
+.pa-doc-meta dt { color: var(--body-text-color-subdued); }
+.pa-doc-meta dd { margin: 0; overflow-wrap: anywhere; }
+.pa-doc-body { max-height: 70vh; overflow-y: auto; border-top: 1px solid var(--border-color-primary);
+  padding-top: 6px; }
+.pa-doc-article { font-weight: 700; font-size: 15px; margin-top: 10px; }
+.pa-doc-authors { font-weight: 400; font-size: 13px; margin-left: .8em; color: var(--body-text-color-subdued); }
+.pa-doc-heading { font-weight: 600; font-size: 14px; margin-top: 8px; color: #7f1d1d; }
+.pa-doc-chunk { margin: 4px 0 8px; padding-left: 10px; border-left: 3px solid var(--border-color-primary); }
+.pa-doc-where { font-size: 12px; color: var(--body-text-color-subdued); }
+.pa-doc-text { font-size: 14px; overflow-wrap: anywhere; white-space: pre-wrap; }
+.pa-progress { display: flex; flex-direction: column; gap: 4px; font-size: 13.5px; }
+.pa-progress-count { margin-left: .6em; color: var(--body-text-color-subdued); }
+.pa-progress-bar { width: 100%; height: 12px; accent-color: #b91c1c; }
+.pa-libmsg { border-radius: 8px; padding: 8px 12px; font-size: 14px; }
+.pa-libmsg ul { margin: 4px 0 0 1.2em; padding: 0; }
+.pa-libmsg-ok { background: #f0fdf4; border: 1px solid #86efac; color: #166534; }
+.pa-libmsg-warn { background: #fff7ed; border: 1px solid #fdba74; color: #9a3412; }
+.pa-libmsg-error { background: #fef2f2; border: 1px solid #fca5a5; color: #991b1b; }
 @media (max-width: 640px) {
   #pa-chat .message-row.panel { padding-left: 8px; padding-right: 8px; }
   #pa-chat .example { padding: 8px 12px; }
@@ -153,13 +201,7 @@ JS = """
 () => {
   if (window.__paBound) return;
   window.__paBound = true;
-  document.addEventListener('click', async (ev) => {
-    const btn = ev.target && ev.target.closest ? ev.target.closest('.pa-copy') : null;
-    const card = btn && btn.closest('.pa-card');
-    if (!card) return;
-    const ref = card.querySelector('.pa-ref-text').textContent;
-    const text = btn.classList.contains('pa-copy-quote')
-      ? card.querySelector('.pa-text').innerText.trim() + '\\n' + ref : ref;
+  const copyText = async (btn, text) => {
     let ok = false;
     try { await navigator.clipboard.writeText(text); ok = true; } catch (e) {
       // http on a LAN address is not a secure context: fall back to a hidden textarea.
@@ -173,6 +215,30 @@ JS = """
     btn.dataset.label = label;
     btn.textContent = ok ? '已复制 ✓' : '复制失败，请手动选择';
     setTimeout(() => { btn.textContent = label; }, 1800);
+  };
+  document.addEventListener('click', async (ev) => {
+    const btn = ev.target && ev.target.closest ? ev.target.closest('.pa-copy') : null;
+    if (!btn) return;
+    // A reply's export bar: every quote with its numbered references, copied or saved as Markdown.
+    const bar = btn.closest('.pa-export');
+    if (bar) {
+      if (btn.classList.contains('pa-save-md')) {
+        const md = bar.querySelector('.pa-export-md').textContent;
+        const a = document.createElement('a');
+        a.href = URL.createObjectURL(new Blob([md], {type: 'text/markdown;charset=utf-8'}));
+        a.download = btn.dataset.filename || 'answer.md';
+        document.body.appendChild(a); a.click();
+        setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+      } else {
+        await copyText(btn, bar.querySelector('.pa-export-text').textContent);
+      }
+      return;
+    }
+    const card = btn.closest('.pa-card');
+    if (!card) return;
+    const ref = card.querySelector('.pa-ref-text').textContent;
+    await copyText(btn, btn.classList.contains('pa-copy-quote')
+      ? card.querySelector('.pa-text').innerText.trim() + '\\n' + ref : ref);
   });
   const watch = () => {
     const chat = document.querySelector('#pa-chat');
@@ -245,39 +311,154 @@ def _whole(value: Any) -> Any:
 def reply_html(assistant: Any, question: str, top_k: float | None, scope: Sequence[str] | None,
                include_refs: bool) -> str:
     """One question -> the reply's HTML. Never raises: bad input becomes a message in the chat."""
+    return reply(assistant, question, top_k, scope, include_refs)[0]
+
+
+def reply(assistant: Any, question: str, top_k: float | None, scope: Sequence[str] | None,
+          include_refs: bool) -> tuple[str, Any]:
+    """(the reply's HTML, the Answer or None on an error). Never raises."""
     sources, articles = split_scope(scope)
     try:
         answer = assistant.ask(question, top_k=_whole(top_k), sources=sources, articles=articles,
                                include=("references",) if include_refs else ())
         contexts = {p.chunk_id: assistant.context(p, before=1, after=1) for p in answer.passages}
     except AssistantError as err:
-        return render.error_html(str(err))
+        return render.error_html(str(err)), None
     except Exception:  # the user gets a sentence; the operator gets the traceback in the log
         log.exception("ask failed for %r", question)
-        return render.error_html("内部错误，本次检索未完成。请重试；若反复出现，请查看服务器日志。")
-    return render.answer_html(answer, contexts)
+        return render.error_html("内部错误，本次检索未完成。请重试；若反复出现，请查看服务器日志。"), None
+    footer = ""
+    if answer.passages:
+        footer = render.export_bar(export.answer_text(answer), export.answer_markdown(answer),
+                                   export.filename(answer, ".md"))
+    return render.answer_html(answer, contexts, footer), answer
 
 
-def build_ui(assistant: Any) -> gr.Blocks:
-    """The chat window and the `/ask` API endpoint over one shared `assistant`."""
+def export_files(answer: Any) -> tuple[str, str]:
+    """The reply written as .md and .docx in a fresh temporary folder (Gradio serves them from there)."""
+    folder = Path(tempfile.mkdtemp(prefix="pa-export-"))
+    md = folder / export.filename(answer, ".md")
+    md.write_text(export.answer_markdown(answer), encoding="utf-8")
+    docx = folder / export.filename(answer, ".docx")
+    docx.write_bytes(export.answer_docx(answer))
+    return str(md), str(docx)
+
+
+# ---------------------------------------------------------------- the library tab's work
+_STAGES = {"reading": "读取语料文件", "embedding chunks": "计算向量：段落", "embedding sentences": "计算向量：句子"}
+
+
+def stage_label(stage: str) -> str:
+    """A build stage (`index.build` / `assistant.library` on_progress) in the user's words."""
+    if stage.startswith("checking "):
+        return f"检查并读取 {stage[len('checking '):]}"
+    if stage.startswith("ocr "):
+        return f"OCR 识别扫描页：{stage[len('ocr '):]}（页）"
+    return _STAGES.get(stage, stage)
+
+
+def in_background(work: Callable[[Callable[[str, int, int], None]], Any], outcome: dict) -> Iterator[str]:
+    """Run `work(on_progress)` in its own thread, yielding the progress bar's HTML until it ends.
+
+    The thread, not the browser, owns the work: a closed tab does not interrupt a re-index halfway.
+    `outcome` receives "value" or "error".
+    """
+    state = {"stage": "准备中", "done": 0, "total": 0}
+
+    def hook(stage: str, done: int, total: int) -> None:
+        state.update(stage=stage, done=done, total=total)
+
+    def run() -> None:
+        try:
+            outcome["value"] = work(hook)
+        except BaseException as e:   # reported by the generator below, in the page
+            outcome["error"] = e
+
+    t = threading.Thread(target=run, name="library-write", daemon=True)
+    t.start()
+    while t.is_alive():
+        yield render.progress_html(stage_label(state["stage"]), state["done"], state["total"])
+        t.join(LIBRARY_POLL_S)
+
+
+def add_outcome_html(outcome: dict) -> str:
+    err = outcome.get("error")
+    if err is not None:
+        if isinstance(err, AssistantError):
+            return render.library_message_html("error", "未能添加", [str(err)])
+        log.error("adding documents failed", exc_info=err)
+        return render.library_message_html("error", "添加失败，语料和索引保持原样。请查看服务器日志。")
+    rep = outcome["value"]
+    lines = [f"{n}（已替换）" if n in rep.replaced else n for n in rep.added]
+    refused = [f"{r.name}：{r.reason}" for r in rep.refused]
+    if rep.added and not refused:
+        return render.library_message_html("ok", f"已添加 {len(rep.added)} 篇，现可检索", lines)
+    if rep.added:
+        return render.library_message_html("warn", f"已添加 {len(rep.added)} 篇；{len(refused)} 个文件被拒绝",
+                                           lines + refused)
+    return render.library_message_html("error", f"{len(refused)} 个文件被拒绝，未添加任何文献", refused)
+
+
+def remove_outcome_html(name: str, outcome: dict) -> str:
+    err = outcome.get("error")
+    if err is not None:
+        if isinstance(err, AssistantError):
+            return render.library_message_html("error", f"未能删除 {name}", [str(err)])
+        log.error("removing %s failed", name, exc_info=err)
+        return render.library_message_html("error", "删除失败，语料和索引保持原样。请查看服务器日志。")
+    return render.library_message_html("ok", f"已删除 {name}，索引已更新")
+
+
+def _documents(assistant: Any) -> tuple[list, list]:
+    try:
+        return list(assistant.documents()), library.skipped(assistant)
+    except Exception:        # a stand-in without a library (tests) or an unreadable manifest: an empty list
+        log.debug("no document list", exc_info=True)
+        return [], []
+
+
+def doc_choices(docs: Sequence) -> list[tuple[str, str]]:
+    return [(f"{d.title or '（无题）'} — {d.name}", d.name) for d in docs]
+
+
+def build_ui(assistant: Any, uploads: UploadLimits | None = None) -> gr.Blocks:
+    """The chat window, the document library and the `/ask` API endpoint over one shared `assistant`.
+
+    uploads: the limits for adding documents from the page; None (the default) shows the library read-only
+    and registers no event that writes.
+    """
     articles = assistant.articles()
     examples = [{"text": q} for q in assistant.example_questions()]
 
-    def respond(question: str, history: list, top_k: float, scope: list[str] | None,
-                include_refs: bool) -> Iterator[tuple[list, str]]:
+    def respond(question: str, history: list, answers: list, top_k: float, scope: list[str] | None,
+                include_refs: bool) -> Iterator[tuple]:
         history = list(history or [])
         # An empty question still gets a bubble, so the error below it is scrolled into view.
         # Lone surrogates cannot be sent back as JSON; the echo replaces them, `ask` below reports them.
         echo = (question or "").strip().encode("utf-8", "replace").decode("utf-8")
         history.append({"role": "user", "content": render.question_html(echo)})
-        yield history + [{"role": "assistant", "content": render.pending_html()}], ""
-        html = reply_html(assistant, question or "", top_k, scope, include_refs)
-        yield history + [{"role": "assistant", "content": html}], ""
+        yield history + [{"role": "assistant", "content": render.pending_html()}], "", gr.skip(), gr.skip()
+        html, answer = reply(assistant, question or "", top_k, scope, include_refs)
+        if answer is None or not answer.passages:
+            yield history + [{"role": "assistant", "content": html}], "", gr.skip(), gr.skip()
+            return
+        answers = [*(answers or []), answer]
+        yield (history + [{"role": "assistant", "content": html}], "", answers,
+               gr.update(choices=export_choices(answers), value=len(answers) - 1))
 
-    def respond_example(history: list, top_k: float, scope: list[str] | None, include_refs: bool,
-                        evt: gr.SelectData) -> Iterator[tuple[list, str]]:
+    def respond_example(history: list, answers: list, top_k: float, scope: list[str] | None, include_refs: bool,
+                        evt: gr.SelectData) -> Iterator[tuple]:
         text = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value)
-        yield from respond(text, history, top_k, scope, include_refs)
+        yield from respond(text, history, answers, top_k, scope, include_refs)
+
+    def export_choices(answers: list) -> list[tuple[str, int]]:
+        return [(f"{i}. {a.question[:40]}", i - 1) for i, a in enumerate(answers, 1)]
+
+    def make_exports(answers: list, choice: int | None):
+        if not answers or choice is None or not 0 <= int(choice) < len(answers):
+            return gr.update(value=None, interactive=False), gr.update(value=None, interactive=False)
+        md, docx = export_files(answers[int(choice)])
+        return gr.update(value=md, interactive=True), gr.update(value=docx, interactive=True)
 
     def ask(question: str, top_k: int = TOP_K_DEFAULT) -> dict:
         """Cited lookup: the top passages for `question`, each with its reference (Answer.to_dict())."""
@@ -288,52 +469,195 @@ def build_ui(assistant: Any) -> gr.Blocks:
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.HTML(INTRO, padding=False)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=340):
-                chatbot = gr.Chatbot(
-                    elem_id="pa-chat", show_label=False, height="calc(100vh - 250px)", min_height=420,
-                    layout="panel", placeholder=PLACEHOLDER, examples=examples or None,
-                    # The reply is our own escaped HTML: no Markdown or LaTeX pass over corpus text
-                    # (a "$$" or "*" in a paragraph must stay literal); Gradio still sanitizes.
-                    render_markdown=False, latex_delimiters=[], sanitize_html=True,
-                    # No per-message copy: it would copy our HTML source; cards have their own buttons.
-                    buttons=[], feedback_options=None,
-                    autoscroll=False,  # JS below scrolls the new question to the top instead
-                )
-                box = gr.Textbox(
-                    elem_id="pa-input", show_label=False, lines=1, max_lines=4, autofocus=True, submit_btn="提问",
-                    placeholder="输入问题，按回车检索（中英文均可）",
-                )
-            with gr.Column(scale=1, min_width=250):
-                with gr.Accordion("检索设置", open=True):
-                    top_k = gr.Slider(1, TOP_K_MAX, value=TOP_K_DEFAULT, step=1, label="显示段落数")
-                    scope = gr.Dropdown(
-                        scope_choices(articles), value=[], multiselect=True, label="限定文章或文件",
-                        elem_id="pa-scope",
-                        info="留空则检索全部语料", max_choices=None,
-                    )
-                    include_refs = gr.Checkbox(False, label="包括参考文献列表",
-                                               info="默认不检索文末参考文献")
-                clear = gr.Button("清空对话", variant="secondary", size="md")
-                gr.Markdown(HELP, elem_id="pa-help")
+        answers = gr.State([])          # this tab's Answers, for the export buttons
+        with gr.Tabs(elem_id="pa-tabs"):
+            with gr.Tab("问答", id="chat", elem_id="pa-tab-chat"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3, min_width=340):
+                        chatbot = gr.Chatbot(
+                            elem_id="pa-chat", show_label=False, height="calc(100vh - 290px)", min_height=420,
+                            layout="panel", placeholder=PLACEHOLDER, examples=examples or None,
+                            # The reply is our own escaped HTML: no Markdown or LaTeX pass over corpus text
+                            # (a "$$" or "*" in a paragraph must stay literal); Gradio still sanitizes.
+                            render_markdown=False, latex_delimiters=[], sanitize_html=True,
+                            # No per-message copy: it would copy our HTML source; replies have their own.
+                            buttons=[], feedback_options=None,
+                            autoscroll=False,  # JS below scrolls the new question to the top instead
+                        )
+                        box = gr.Textbox(
+                            elem_id="pa-input", show_label=False, lines=1, max_lines=4, autofocus=True,
+                            submit_btn="提问", placeholder="输入问题，按回车检索（中英文均可）",
+                        )
+                    with gr.Column(scale=1, min_width=250):
+                        with gr.Accordion("检索设置", open=True):
+                            top_k = gr.Slider(1, TOP_K_MAX, value=TOP_K_DEFAULT, step=1, label="显示段落数")
+                            scope = gr.Dropdown(
+                                scope_choices(articles), value=[], multiselect=True, label="限定文章或文件",
+                                elem_id="pa-scope",
+                                info="留空则检索全部语料", max_choices=None,
+                            )
+                            include_refs = gr.Checkbox(False, label="包括参考文献列表",
+                                                       info="默认不检索文末参考文献")
+                        with gr.Accordion("导出回答", open=True, elem_id="pa-export-panel"):
+                            export_choice = gr.Dropdown([], value=None, label="选择回答", elem_id="pa-export-choice",
+                                                        info="原文摘录及编号参考文献（GB/T 7714）")
+                            with gr.Row():
+                                dl_md = gr.DownloadButton("下载 Markdown", value=None, interactive=False,
+                                                          size="sm", elem_id="pa-dl-md")
+                                dl_docx = gr.DownloadButton("下载 Word", value=None, interactive=False,
+                                                            size="sm", elem_id="pa-dl-docx")
+                        clear = gr.Button("清空对话", variant="secondary", size="md")
+                        gr.Markdown(HELP, elem_id="pa-help")
+            with gr.Tab("文献库", id="library", elem_id="pa-tab-library"):
+                lib = _library_tab(assistant, uploads, scope)
 
         settings = [top_k, scope, include_refs]
         common = dict(concurrency_limit=CONCURRENCY, concurrency_id="ask", api_visibility="private",
                       show_progress="hidden")
-        box.submit(respond, [box, chatbot, *settings], [chatbot, box], **common)
-        chatbot.example_select(respond_example, [chatbot, *settings], [chatbot, box], **common)
-        clear.click(lambda: ([], ""), None, [chatbot, box], queue=False, api_visibility="private")
+        outputs = [chatbot, box, answers, export_choice]
+        box.submit(respond, [box, chatbot, answers, *settings], outputs, **common)
+        chatbot.example_select(respond_example, [chatbot, answers, *settings], outputs, **common)
+        export_choice.change(make_exports, [answers, export_choice], [dl_md, dl_docx], api_visibility="private",
+                             show_progress="hidden")
+        clear.click(lambda: ([], "", [], gr.update(choices=[], value=None)), None, outputs, queue=False,
+                    api_visibility="private")
         gr.api(ask, api_name="ask", concurrency_limit=CONCURRENCY, concurrency_id="ask")
+        demo.load(lib.refresh, None, lib.outputs, api_visibility="private", show_progress="hidden")
     demo.queue(max_size=QUEUE_MAX, default_concurrency_limit=CONCURRENCY)
     return demo
 
 
+@dataclass
+class _LibraryTab:
+    refresh: Callable[[], tuple]    # the list, the "open" choices and the chat's scope choices, as they are now
+    outputs: list
+
+
+def _library_tab(assistant: Any, uploads: UploadLimits | None, scope: gr.Dropdown) -> _LibraryTab:
+    """The 文献库 tab: filterable list, one document's chunks and metadata, and (uploads only) add/remove."""
+    docs, skipped = _documents(assistant)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=340):
+            query = gr.Textbox(label="筛选文献", placeholder="按标题、作者、文件名、类型、格式或日期筛选",
+                               elem_id="pa-lib-filter", max_lines=1)
+            table = gr.HTML(render.library_html(docs, skipped), elem_id="pa-lib-list")
+            pick = gr.Dropdown(doc_choices(docs), value=None, label="打开文献", elem_id="pa-lib-open",
+                               info="查看索引中的全部段落（按阅读顺序、在各自标题下）及解析出的元数据")
+            detail = gr.HTML("", elem_id="pa-lib-detail")
+        with gr.Column(scale=2, min_width=280):
+            if uploads is None:
+                gr.Markdown(READ_ONLY, elem_id="pa-lib-readonly")
+            else:
+                mb = uploads.max_file_bytes / library.MB
+                files = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
+                                label=f"拖放或选择文件：PDF、Word、网页、TXT、MD（每个不超过 {mb:g} MB）",
+                                elem_id="pa-upload", height=160)
+                add_btn = gr.Button("添加到文献库", variant="primary", elem_id="pa-add")
+                replace_btn = gr.Button("替换同名文件并添加", variant="stop", visible=False, elem_id="pa-replace")
+                status = gr.HTML("", elem_id="pa-lib-status")
+                remove_btn = gr.Button("删除所打开的文献", variant="secondary", elem_id="pa-remove")
+                with gr.Column(visible=False, elem_id="pa-remove-box") as confirm_box:
+                    confirm_text = gr.HTML("")
+                    with gr.Row():
+                        confirm_remove = gr.Button("确认删除", variant="stop", elem_id="pa-remove-confirm")
+                        cancel_remove = gr.Button("取消", elem_id="pa-remove-cancel")
+
+    def listing(q: str = ""):
+        docs, skipped = _documents(assistant)
+        return (render.library_html(docs, skipped, q or ""), gr.update(choices=doc_choices(docs)),
+                gr.update(choices=scope_choices(assistant.articles())))
+
+    def show(name: str | None) -> str:
+        if not name:
+            return ""
+        try:
+            return render.document_html(assistant.document(name))
+        except AssistantError as err:
+            return render.library_message_html("error", "无法打开", [str(err)])
+
+    private = dict(api_visibility="private", show_progress="hidden")
+    query.change(lambda q: render.library_html(*_documents(assistant), q or ""), [query], [table], **private)
+    pick.change(show, [pick], [detail], **private)
+    if uploads is None:
+        return _LibraryTab(listing, [table, pick, scope])
+
+    writes = dict(concurrency_limit=1, concurrency_id="library", **private)
+    skips = (gr.skip(),) * 4
+
+    def add(paths: list[str] | None, q: str, replace: bool = False) -> Iterator[tuple]:
+        paths = [str(p) for p in (paths or [])]
+        if not paths:
+            yield render.library_message_html("warn", "请先拖放或选择要添加的文件"), gr.update(visible=False), *skips
+            return
+        if not replace:
+            taken = library.clashes(assistant, [Path(p).name for p in paths])
+            if taken:
+                yield (render.library_message_html(
+                    "warn", "文献库中已有同名文件，是否替换？",
+                    [*taken, "点击“替换同名文件并添加”确认替换；或移除这些文件后再添加。"]),
+                    gr.update(visible=True), *skips)
+                return
+        outcome: dict = {}
+        for bar in in_background(lambda hook: assistant.add_documents(paths, replace=replace, limits=uploads,
+                                                                       on_progress=hook), outcome):
+            yield bar, gr.update(visible=False), *skips
+        _discard_uploads(paths)
+        yield (add_outcome_html(outcome), gr.update(visible=False), *listing(q), None)
+
+    def ask_remove(name: str | None):
+        if not name:
+            return gr.update(visible=False), "", render.library_message_html("warn", "请先在“打开文献”中选择一篇")
+        return (gr.update(visible=True),
+                render.library_message_html("warn", f"确认删除 {name}？",
+                                            ["文件将从语料文件夹中删除，并重建索引；之后的回答不再引用它。"]),
+                "")
+
+    def remove(name: str | None, q: str) -> Iterator[tuple]:
+        if not name:
+            yield render.library_message_html("warn", "请先选择一篇"), gr.update(visible=False), *skips
+            return
+        outcome: dict = {}
+        for bar in in_background(lambda hook: assistant.remove_document(name, on_progress=hook), outcome):
+            yield bar, gr.update(visible=False), *skips
+        table_html, pick_update, scope_update = listing(q)
+        if "error" in outcome:
+            yield remove_outcome_html(name, outcome), gr.update(visible=False), *skips
+            return
+        yield (remove_outcome_html(name, outcome), gr.update(visible=False), table_html,
+               gr.update(choices=pick_update["choices"], value=None), scope_update, "")
+
+    add_outputs = [status, replace_btn, table, pick, scope, files]
+    add_btn.click(add, [files, query], add_outputs, **writes)
+    def add_replacing(paths: list[str] | None, q: str) -> Iterator[tuple]:
+        yield from add(paths, q, replace=True)
+
+    replace_btn.click(add_replacing, [files, query], add_outputs, **writes)
+    remove_btn.click(ask_remove, [pick], [confirm_box, confirm_text, status], **private)
+    cancel_remove.click(lambda: gr.update(visible=False), None, [confirm_box], **private)
+    confirm_remove.click(remove, [pick, query], [status, confirm_box, table, pick, scope, detail], **writes)
+    return _LibraryTab(listing, [table, pick, scope])
+
+
+def _discard_uploads(paths: Sequence[str]) -> None:
+    """Gradio's copies of the uploaded files (in its temporary folder): not kept once added or refused."""
+    tmp = Path(tempfile.gettempdir()).resolve()
+    for p in paths:
+        path = Path(p).resolve()
+        if tmp in path.parents:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
 def launch_options(host: str = "127.0.0.1", port: int = 7860, auth: Any = None,
-                   quiet: bool = True) -> dict:
+                   quiet: bool = True, uploads: UploadLimits | None = None) -> dict:
     """`Blocks.launch` arguments: loopback by default, never shared, offline, our look, no blocking."""
     return dict(
         server_name=host, server_port=port, auth=auth, share=False, inbrowser=False,
-        max_file_size=1,   # the app takes no uploads: Gradio's /upload route would otherwise store anything
+        # Without uploads Gradio's /upload route must store nothing (it would otherwise take anything); with
+        # them it refuses a file above the limit before it is written (library.py checks again).
+        max_file_size=uploads.max_file_bytes if uploads else 1,
         prevent_thread_lock=True, quiet=quiet, show_error=False, ssr_mode=False, pwa=False,
         mcp_server=False, enable_monitoring=False, run_history=False,
         footer_links=["api", "settings"], theme=theme(), css=CSS, js=JS, head=HEAD,
@@ -341,20 +665,23 @@ def launch_options(host: str = "127.0.0.1", port: int = 7860, auth: Any = None,
 
 
 def start(assistant: Any, host: str = "127.0.0.1", port: int = 7860, auth: Any = None,
-          quiet: bool = True) -> gr.Blocks:
+          quiet: bool = True, uploads: UploadLimits | None = None) -> gr.Blocks:
     """Build and launch without blocking; returns the running Blocks (`.local_url`, `.close()`)."""
-    demo = build_ui(assistant)
+    demo = build_ui(assistant, uploads)
     try:
-        demo.launch(**launch_options(host, port, auth, quiet))
+        demo.launch(**launch_options(host, port, auth, quiet, uploads))
     except OSError as err:   # Gradio's message points at its own env vars, not at our CLI
         raise AssistantError(f"cannot listen on {host}:{port} ({err.strerror or 'address in use'}); "
                              f"choose another port, e.g. --port {port + 1}") from None
     return demo
 
 
-def serve(assistant: Any, host: str = "127.0.0.1", port: int = 7860, auth: Any = None) -> None:
-    """Serve the chat on http://host:port until interrupted (loopback only unless `host` says so)."""
-    demo = start(assistant, host=host, port=port, auth=auth)
+def serve(assistant: Any, host: str = "127.0.0.1", port: int = 7860, auth: Any = None,
+          uploads: UploadLimits | None = None) -> None:
+    """Serve the chat on http://host:port until interrupted (loopback only unless `host` says so).
+
+    uploads: limits for adding documents from the page (`--allow-uploads`); None keeps the library read-only."""
+    demo = start(assistant, host=host, port=port, auth=auth, uploads=uploads)
     # Once the UI is up, not beside the import of gradio (the two compete for the GIL, and together took 4x
     # longer). A question asked meanwhile takes the slower eager path instead of waiting.
     warm = threading.Thread(target=assistant.warm_up, name="warm-up", daemon=True)

@@ -270,3 +270,80 @@ def test_remove_refuses_unknown_names_and_the_last_document(lib, tmp_path):
         lib.remove_document("b_rules.txt")
     assert corpus_names(lib) == ["b_rules.txt"]              # put back
     assert [d.name for d in lib.documents()] == ["b_rules.txt"]
+
+
+# ---------------------------------------------------------------- the CLI: add, remove, documents, serve options
+@pytest.fixture
+def cli_env(tmp_path, monkeypatch, fake_embedder):
+    import index.embed
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a_notice.md").write_text(DOC_A, encoding="utf-8")
+    (corpus / "b_rules.txt").write_text(DOC_B, encoding="utf-8")
+    monkeypatch.setattr(index.embed, "load_embedder", lambda model=None, cache_dir=None: fake_embedder)
+    monkeypatch.setattr(index.embed, "model_name", lambda model=None: fake_embedder.name)
+    return corpus, ["--corpus", str(corpus), "--index", str(tmp_path / "idx")]
+
+
+def run(*args):
+    from click.testing import CliRunner
+    from assistant.cli import main
+    return CliRunner().invoke(main, list(args))
+
+
+def test_cli_add_documents_remove(cli_env, tmp_path):
+    import json
+    corpus, env = cli_env
+    plan = tmp_path / "plan.md"
+    plan.write_text(NEW, encoding="utf-8")
+    fake_pdf = tmp_path / "fake.pdf"
+    fake_pdf.write_bytes(b"MZ\x90\x00" + b"\x00" * 64)
+    r = run("add", str(plan), str(fake_pdf), *env)
+    assert r.exit_code == 2, r.output                     # one file refused: said, and the status says so
+    assert "added plan.md" in r.stdout and "index built" in r.stdout
+    assert "refused fake.pdf: refused, the content is an executable program" in r.stderr
+    assert "Traceback" not in r.output
+    r = run("documents", "--json", *env)
+    assert r.exit_code == 0
+    docs = json.loads(r.stdout)
+    assert [d["name"] for d in docs] == ["a_notice.md", "b_rules.txt", "plan.md"]
+    assert docs[2]["title"] == "数字化转型专项行动方案" and docs[2]["chunks"] >= 1
+    r = run("documents", *env)
+    assert r.exit_code == 0 and "plan.md\tmd\t-\t" in r.stdout
+    r = run("add", str(plan), *env)                        # a clash, no tty to ask: refused on one line
+    assert r.exit_code == 2 and "error: already in the library: plan.md" in r.stderr
+    r = run("remove", "plan.md", *env)                     # no tty and no --yes: nothing deleted
+    assert r.exit_code == 2 and (corpus / "plan.md").exists()
+    r = run("remove", "plan.md", "--yes", *env)
+    assert r.exit_code == 0 and "removed plan.md" in r.stdout and not (corpus / "plan.md").exists()
+    r = run("remove", "nope.txt", "--yes", *env)
+    assert r.exit_code == 2 and "error: no document 'nope.txt'" in r.stderr
+
+
+@pytest.mark.parametrize("args, allowed", [
+    ([], True),                                               # plain local start: on
+    (["--host", "127.0.0.1"], False),                         # any --host: off unless asked for
+    (["--host", "127.0.0.1", "--allow-uploads"], True),
+    (["--no-allow-uploads"], False),
+    (["--host", "0.0.0.0", "--allow-uploads", "--auth", "u:p"], True),
+])
+def test_serve_upload_permission(monkeypatch, args, allowed):
+    from assistant import cli
+    seen = {}
+    monkeypatch.setattr(cli, "_open", lambda *a, **kw: type("A", (), {"corpus": "c"})())
+    import assistant.ui
+    monkeypatch.setattr(assistant.ui, "serve", lambda a, **kw: seen.update(kw))
+    r = run("serve", *args)
+    assert r.exit_code == 0, r.output
+    assert (seen["uploads"] is not None) is allowed
+    if allowed:
+        assert seen["uploads"].max_file_bytes == 100 * library.MB
+
+
+def test_serve_refuses_uploads_beyond_loopback_without_auth(monkeypatch):
+    from assistant import cli
+    monkeypatch.setattr(cli, "_open", lambda *a, **kw: pytest.fail("must be refused before loading anything"))
+    r = run("serve", "--host", "0.0.0.0", "--allow-uploads")
+    assert r.exit_code == 2 and "uploads on 0.0.0.0 need --auth" in r.output
+    r = run("serve", "--max-upload-mb", "0")
+    assert r.exit_code == 2 and "between 0 and 10000" in r.output
