@@ -75,7 +75,7 @@ def read(data: bytes, ctx: ReadContext) -> Document:
         raise Unreadable("corrupt Word file: word/document.xml has no body")
     styles = _Styles(doc)
     try:
-        items = [it for it in _Walker(styles).blocks(body) if any(it.lines)]
+        items = [it for it in _Walker(styles, _Numbering(doc)).blocks(body) if any(it.lines)]
     except RecursionError:           # tables in tables thousands deep: no real document does that
         raise Unreadable("corrupt Word file: nested too deeply to read") from None
     styled_title = any(it.level == 0 for it in items)
@@ -198,6 +198,7 @@ class _Styles:
     def __init__(self, doc) -> None:
         self._levels: dict[str, int | None] = {}
         self._defs: dict[str, tuple[str, str | None, int | None]] = {}
+        self._numpr: dict[str, tuple[str | None, int | None]] = {}
         self.centred: set[str] = set()
         try:
             root = doc.styles.element
@@ -213,7 +214,17 @@ class _Styles:
             outline = _int(_val(ppr.find(_W + "outlineLvl"))) if ppr is not None else None
             if ppr is not None and _val(ppr.find(_W + "jc")) == "center":
                 self.centred.add(sid)
+            if ppr is not None and ppr.find(_W + "numPr") is not None:
+                self._numpr[sid] = _numpr(ppr.find(_W + "numPr"))
             self._defs[sid] = (name, based, outline)
+
+    def numpr(self, sid: str | None, depth: int = 0) -> tuple[str | None, int | None]:
+        """(numId, ilvl) a paragraph style gives its paragraphs (heading styles often carry 第一章/一、 numbering)."""
+        if not sid or depth > 20:
+            return None, None
+        if sid in self._numpr:
+            return self._numpr[sid]
+        return self.numpr(self._defs.get(sid, ("", None, None))[1], depth + 1)
 
     def level(self, sid: str | None, depth: int = 0) -> int | None:
         if not sid or depth > 20:                        # 20: a basedOn cycle, or a chain no one writes
@@ -235,6 +246,129 @@ class _Styles:
             lvl = self.level(based, depth + 1)
         self._levels[sid] = lvl
         return lvl
+
+
+def _numpr(el) -> tuple[str | None, int | None]:
+    if el is None:
+        return None, None
+    return _val(el.find(_W + "numId")), _int(_val(el.find(_W + "ilvl")))
+
+
+# ------------------------------------------------------------------------------------------------ numbering
+
+class _Numbering:
+    """Word's automatic numbering (numbering.xml): the label of each numbered paragraph, counted in body order.
+
+    Chinese documents number chapters, sections and items this way (「第一章」, 「一、」, 「（一）」), and the numbers
+    are not in the text runs: without them the structure pass cannot see the headings, nor a citation the 条.
+    """
+
+    def __init__(self, doc) -> None:
+        self._levels: dict[str, dict[int, tuple[int, str, str, str]]] = {}   # numId -> ilvl -> (start, fmt, text, suff)
+        self._counts: dict[str, dict[int, int]] = {}
+        try:
+            root = doc.part.numbering_part.element
+        except Exception:                                # no numbering part: nothing is numbered
+            return
+        abstract: dict[str, dict[int, tuple[int, str, str, str]]] = {}
+        for an in root.iter(_W + "abstractNum"):
+            abstract[an.get(_W + "abstractNumId") or ""] = {
+                _int(lvl.get(_W + "ilvl")) or 0: _level_def(lvl) for lvl in an.iter(_W + "lvl")}
+        for num in root.iter(_W + "num"):
+            levels = dict(abstract.get(_val(num.find(_W + "abstractNumId")) or "", {}))
+            for ov in num.iter(_W + "lvlOverride"):
+                ilvl = _int(ov.get(_W + "ilvl")) or 0
+                lvl = ov.find(_W + "lvl")
+                start = _int(_val(ov.find(_W + "startOverride")))
+                if lvl is not None:
+                    levels[ilvl] = _level_def(lvl)
+                if start is not None and ilvl in levels:
+                    levels[ilvl] = (start, *levels[ilvl][1:])
+            self._levels[num.get(_W + "numId") or ""] = levels
+
+    def label(self, num_id: str, ilvl: int) -> str:
+        levels = self._levels.get(num_id)
+        if not levels or ilvl not in levels:
+            return ""
+        counts = self._counts.setdefault(num_id, {})
+        counts[ilvl] = counts.get(ilvl, levels[ilvl][0] - 1) + 1
+        for deeper in [k for k in counts if k > ilvl]:   # a new chapter restarts its sections
+            del counts[deeper]
+        start, fmt, text, suff = levels[ilvl]
+        if fmt in ("bullet", "none") or not text:
+            return ""
+
+        def number(m: re.Match) -> str:
+            k = int(m.group(1)) - 1
+            lvl = levels.get(k)
+            n = counts.get(k, lvl[0] if lvl else 1)
+            return _format_number(n, lvl[1] if lvl else "decimal")
+
+        label = re.sub(r"%([1-9])", number, text)
+        return label + ("" if suff == "nothing" else " ")
+
+
+def _level_def(lvl) -> tuple[int, str, str, str]:
+    start = _int(_val(lvl.find(_W + "start")))
+    return (1 if start is None else start, _val(lvl.find(_W + "numFmt")) or "decimal",
+            _val(lvl.find(_W + "lvlText")) or "", _val(lvl.find(_W + "suff")) or "tab")
+
+
+_CN_DIGITS = "〇一二三四五六七八九"
+_CN_LEGAL = "零壹贰叁肆伍陆柒捌玖"
+_CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
+_TIANGAN = "甲乙丙丁戊己庚辛壬癸"
+
+
+def _format_number(n: int, fmt: str) -> str:
+    if fmt in ("chineseCounting", "chineseCountingThousand", "japaneseCounting", "taiwaneseCounting",
+               "taiwaneseCountingThousand", "koreanCounting"):
+        return _chinese(n, _CN_DIGITS, "十百千")
+    if fmt == "chineseLegalSimplified":
+        return _chinese(n, _CN_LEGAL, "拾佰仟")
+    if fmt in ("ideographDigital", "taiwaneseDigital", "japaneseDigitalTenThousand"):
+        return "".join(_CN_DIGITS[int(d)] for d in str(n))
+    if fmt in ("decimalEnclosedCircle", "decimalEnclosedCircleChinese") and 1 <= n <= len(_CIRCLED):
+        return _CIRCLED[n - 1]
+    if fmt in ("ideographTraditional",) and 1 <= n <= 10:
+        return _TIANGAN[n - 1]
+    if fmt in ("upperLetter", "lowerLetter") and n >= 1:
+        s = chr(ord("A") + (n - 1) % 26) * ((n - 1) // 26 + 1)
+        return s if fmt == "upperLetter" else s.lower()
+    if fmt in ("upperRoman", "lowerRoman") and 1 <= n < 4000:
+        s = _roman(n)
+        return s if fmt == "upperRoman" else s.lower()
+    if fmt == "decimalZero":
+        return f"{n:02d}"
+    if fmt == "decimalFullWidth":
+        return "".join(chr(0xFF10 + int(d)) for d in str(n))
+    return str(n)
+
+
+def _chinese(n: int, digits: str, units: str) -> str:
+    """1 -> 一, 10 -> 十, 21 -> 二十一, 105 -> 一百零五 (how 条 and 章 are numbered)."""
+    if n <= 0 or n >= 10000:
+        return str(n)
+    out, zero = "", False
+    for value, unit in ((1000, units[2]), (100, units[1]), (10, units[0]), (1, "")):
+        d, n = divmod(n, value)
+        if d:
+            if zero and out:
+                out += "零"
+            out += ("" if (value == 10 and d == 1 and not out) else digits[d]) + unit
+            zero = False
+        elif out:
+            zero = True
+    return out
+
+
+def _roman(n: int) -> str:
+    out = ""
+    for value, sym in ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"), (50, "L"),
+                       (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")):
+        while n >= value:
+            out, n = out + sym, n - value
+    return out
 
 
 def _val(el) -> str | None:
@@ -259,8 +393,9 @@ class _Item:
 
 
 class _Walker:
-    def __init__(self, styles: _Styles) -> None:
+    def __init__(self, styles: _Styles, numbering: "_Numbering") -> None:
         self.styles = styles
+        self.numbering = numbering
 
     def blocks(self, container) -> Iterator[_Item]:
         """Each paragraph and table row under a body, cell, content control or text box, in reading order."""
@@ -289,7 +424,15 @@ class _Walker:
         if level is None and outline is not None and 0 <= outline < 9:
             level = min(outline + 1, _MAX_HEADING)
         centred = jc == "center" or (jc is None and sid in self.styles.centred)
-        yield _Item("p", level, [_clean(s) for s in "".join(out).split("\n")], centred)
+        num_id, ilvl = _numpr(ppr.find(_W + "numPr")) if ppr is not None else (None, None)
+        if num_id is None:
+            num_id, style_lvl = self.styles.numpr(sid)
+            ilvl = ilvl if ilvl is not None else style_lvl
+        lines = [_clean(s) for s in "".join(out).split("\n")]
+        label = self.numbering.label(num_id, ilvl or 0) if num_id else ""
+        if label and lines[0]:       # Word counts an empty numbered paragraph too, but shows nothing to index
+            lines[0] = label + lines[0]
+        yield _Item("p", level, lines, centred)
         for box in boxes:            # a text box anchored in this paragraph: its text comes after it
             yield from self.blocks(box)
 

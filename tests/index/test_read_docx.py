@@ -290,3 +290,43 @@ def test_dev_law_docx(dev_corpus, name):
     assert {c.title for c in chunks} == {title}
     assert all(c.format == "docx" for c in chunks)
     assert chunks[-1].locator.endswith(last.split("　")[0])
+
+
+def _numbered_doc() -> bytes:
+    """Chapters 「第一章」 (level 0) and items 「（一）」 (level 1) numbered by Word, not typed in the text."""
+    from docx.oxml import parse_xml
+    d = docx.Document()
+    numbering = d.part.numbering_part.element
+    ns = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    numbering.insert(0, parse_xml(
+        f'<w:abstractNum {ns} w:abstractNumId="90">'
+        '<w:lvl w:ilvl="0"><w:start w:val="1"/><w:numFmt w:val="chineseCounting"/><w:lvlText w:val="第%1章"/>'
+        '<w:suff w:val="space"/></w:lvl>'
+        '<w:lvl w:ilvl="1"><w:start w:val="1"/><w:numFmt w:val="chineseCounting"/><w:lvlText w:val="（%2）"/>'
+        '<w:suff w:val="nothing"/></w:lvl></w:abstractNum>'))
+    numbering.append(parse_xml(f'<w:num {ns} w:numId="90"><w:abstractNumId w:val="90"/></w:num>'))
+    for text, ilvl in [("总则", 0), ("坚持党的领导；", 1), ("坚持依法治企。", 1), ("组织机构", 0), ("党委；", 1)]:
+        p = d.add_paragraph(text, style="Heading 1" if ilvl == 0 else None)
+        num_pr = p._p.get_or_add_pPr().get_or_add_numPr()
+        num_pr.get_or_add_ilvl().val = ilvl
+        num_pr.get_or_add_numId().val = 90
+    return _save(d)
+
+
+def test_automatic_numbering_is_written_into_the_text():
+    lines = [ln for ln in _read(_numbered_doc()).lines if ln]
+    assert lines == ["# 第一章 总则", "（一）坚持党的领导；", "（二）坚持依法治企。", "# 第二章 组织机构", "（一）党委；"]
+
+
+def test_list_style_numbering_and_bullets():
+    d = docx.Document()
+    for t in ("第一项", "第二项"):
+        d.add_paragraph(t, style="List Number")
+    d.add_paragraph("圆点项", style="List Bullet")
+    assert [ln for ln in _read(_save(d)).lines if ln] == ["1. 第一项", "2. 第二项", "圆点项"]
+
+
+@pytest.mark.parametrize("n, want", [(1, "一"), (10, "十"), (11, "十一"), (20, "二十"), (21, "二十一"), (99, "九十九"),
+                                     (100, "一百"), (105, "一百零五"), (110, "一百一十"), (1001, "一千零一")])
+def test_chinese_counting(n, want):
+    assert docx_reader._format_number(n, "chineseCounting") == want
