@@ -49,6 +49,7 @@ class Assistant:
         self.model_name = model_name
         self.config = config
         self.build_config = build_config
+        self.backend = store.LocalStore(index_dir)    # open(backend=...) may put Milvus here (index.backend)
         self._snapshot: LoadedIndex | None = None
         self._rebuild_lock = threading.Lock()
 
@@ -57,14 +58,17 @@ class Assistant:
     def open(cls, corpus: str | Path = "seeds", index: str | Path | None = None, model: str | None = None,
              rebuild: bool = True, *, embedder=None, config: AskConfig | None = None,
              build_config: BuildConfig | None = None, cache_dir: str | Path | None = None,
-             progress: bool | None = None) -> "Assistant":
+             progress: bool | None = None, backend: str | None = None) -> "Assistant":
         """Load the model once and open the index of `corpus`, building or updating it when needed.
 
         corpus: a folder of .txt/.md files. index: where the index lives (default: a folder per corpus in
         the user cache). model: a sentence-transformers name or folder (default: the bundled
         multilingual-e5-small). rebuild=False raises IndexMismatchError instead of updating a stale index.
         embedder: an already loaded Embedder (tests pass a fake; the model argument is then ignored).
-"""
+        backend: where the index lives: None for the local folder, "milvus://HOST:PORT[/db]" for a Milvus
+        server (the local folder then only caches read documents; see docs/milvus.md).
+        """
+        from index.backend import open_backend
         from index.corpus import check_corpus
         from index.embed import BUNDLED, load_embedder
 
@@ -72,6 +76,7 @@ class Assistant:
         check_corpus(corpus)     # a wrong folder is told at once, not after seconds of model loading
         cache = Path(cache_dir).expanduser() if cache_dir else None
         index_dir = Path(index).expanduser().resolve() if index else store.default_index_dir(corpus, cache)
+        store_backend = open_backend(backend, index_dir, corpus)    # a bad --backend is told before the model loads
         t0 = time.perf_counter()
         if embedder is None:
             startup_log.info("loading the embedding model %s ...", model or BUNDLED)
@@ -81,6 +86,7 @@ class Assistant:
         else:
             model_name = getattr(embedder, "name", model or BUNDLED)
         self = cls(corpus, index_dir, embedder, model_name, config or AskConfig(), build_config or BuildConfig())
+        self.backend = store_backend
         startup_log.info("checking the index of %s ...", corpus)
         report = self._ensure(force=False, rebuild=rebuild, progress=progress)
         (log if report.built else startup_log).info("      %s", report.summary())
@@ -89,7 +95,7 @@ class Assistant:
 
     def _load(self) -> LoadedIndex:
         """Load the index and attach its self-calibrated thresholds (computed once per index, then cached)."""
-        index = LoadedIndex.of(store.load(self.index_dir))
+        index = LoadedIndex.of(self.backend.load())
         if not self.config.self_calibrate:
             return index
         return dataclasses.replace(index, thresholds=calibrate.thresholds_for(index, self.embedder, self.config,
@@ -98,7 +104,8 @@ class Assistant:
     def _ensure(self, force: bool, rebuild: bool, progress: bool | None, on_progress=None) -> BuildReport:
         return ensure_index(self.corpus, self.index_dir, lambda: self.embedder, self.model_name,
                             self.build_config, force=force, rebuild=rebuild,
-                            fingerprint=self.embedder.fingerprint, progress=progress, on_progress=on_progress)
+                            fingerprint=self.embedder.fingerprint, progress=progress, on_progress=on_progress,
+                            backend=self.backend)
 
     def rebuild(self, force: bool = False, progress: bool | None = None, on_progress=None) -> BuildReport:
         """Bring the index up to date with the corpus; queries meanwhile are answered from the old snapshot.

@@ -30,6 +30,9 @@ _cache = click.option("--cache-dir", envvar="ASSISTANT_CACHE", default=None,
                       help="Where the converted model and default indexes live [env ASSISTANT_CACHE].")
 _no_rebuild = click.option("--no-rebuild", is_flag=True,
                            help="Fail with the differences instead of updating a stale index.")
+_backend = click.option("--backend", envvar="ASSISTANT_BACKEND", default=None, metavar="milvus://HOST:PORT[/db]",
+                        help="Keep the index in a Milvus server instead of the local folder (which then only "
+                             "caches read documents) [env ASSISTANT_BACKEND].")
 
 
 def _fail(err: Exception) -> None:
@@ -66,9 +69,10 @@ def main(verbose: bool) -> None:
         logging.getLogger("assistant.startup").setLevel(logging.WARNING)
 
 
-def _open(corpus, index_dir, model, cache_dir, rebuild=True):
+def _open(corpus, index_dir, model, cache_dir, rebuild=True, backend=None):
     from assistant.api import Assistant
-    return Assistant.open(corpus, index=index_dir, model=model, rebuild=rebuild, cache_dir=cache_dir)
+    return Assistant.open(corpus, index=index_dir, model=model, rebuild=rebuild, cache_dir=cache_dir,
+                          backend=backend)
 
 
 @main.command()
@@ -77,22 +81,42 @@ def _open(corpus, index_dir, model, cache_dir, rebuild=True):
 @_model
 @_cache
 @click.option("--force", is_flag=True, help="Rebuild from scratch even if the index is up to date.")
-def build(corpus, index_dir, model, cache_dir, force):
+@_backend
+@click.option("--ray", "ray_address", default=None, metavar="ADDRESS|auto",
+              help="Embed on the Ray cluster at ADDRESS (auto: the one `ray start` runs here).")
+@click.option("--ray-workers", default=2, show_default=True, type=click.IntRange(1, 4096),
+              help="Embedding workers (model copies) on the Ray cluster.")
+def build(corpus, index_dir, model, cache_dir, force, backend, ray_address, ray_workers):
     """Build or update the index of a corpus (a no-op when nothing changed).
 
     \b
     Example:
       assistant build --corpus seeds
+      assistant build --corpus seeds --backend milvus://127.0.0.1:19530 --ray auto
     """
+    import functools
+
     from index import store
+    from index.backend import open_backend
     from index.build import ensure_index
     from index.embed import load_embedder, model_name
 
     corpus = corpus.expanduser().resolve()
     index_dir = index_dir.expanduser().resolve() if index_dir else store.default_index_dir(corpus, cache_dir)
-    report = ensure_index(corpus, index_dir, lambda: load_embedder(model, cache_dir=cache_dir),
-                          model_name(model), force=force)
-    click.echo(report.summary())
+    where = open_backend(backend, index_dir, corpus)
+
+    def embedder():
+        local = load_embedder(model, cache_dir=cache_dir)
+        if not ray_address:
+            return local
+        from index.ray_embed import RayEmbedder, connect
+
+        connect(ray_address)
+        return RayEmbedder(local, functools.partial(load_embedder, model, cache_dir=cache_dir), ray_address,
+                           workers=ray_workers)
+
+    report = ensure_index(corpus, index_dir, embedder, model_name(model), force=force, backend=where)
+    click.echo(report.summary() + (f" [{where.location}]" if backend else ""))
 
 
 @main.command()
@@ -108,7 +132,9 @@ def build(corpus, index_dir, model, cache_dir, force):
 @_model
 @_cache
 @_no_rebuild
-def ask(question, top_k, sources, articles, include, as_json, corpus, index_dir, model, cache_dir, no_rebuild):
+@_backend
+def ask(question, top_k, sources, articles, include, as_json, corpus, index_dir, model, cache_dir, no_rebuild,
+        backend):
     """Print the passages that answer QUESTION, each with its citation.
 
     \b
@@ -116,7 +142,7 @@ def ask(question, top_k, sources, articles, include, as_json, corpus, index_dir,
       assistant ask "什么是“一岗双责”？" --top-k 3
       assistant ask "How do SOEs avoid the 'two skins' problem?" --json
     """
-    a = _open(corpus, index_dir, model, cache_dir, rebuild=not no_rebuild)
+    a = _open(corpus, index_dir, model, cache_dir, rebuild=not no_rebuild, backend=backend)
     ans = a.ask(question, top_k=top_k, sources=list(sources), articles=list(articles), include=include)
     if as_json:
         click.echo(json.dumps(ans.to_dict(), ensure_ascii=False, indent=1))
@@ -187,8 +213,9 @@ def chunks(corpus, index_dir, cache_dir, as_json):
                    "127.0.0.1 with no --host; beyond loopback it needs --auth].")
 @click.option("--max-upload-mb", default=100.0, show_default=True, type=float,
               help="Size limit of one uploaded file (an upload of several may total 5 times this).")
+@_backend
 @click.pass_context
-def serve(ctx, corpus, index_dir, model, cache_dir, host, port, auth, allow_uploads, max_upload_mb):
+def serve(ctx, corpus, index_dir, model, cache_dir, host, port, auth, allow_uploads, max_upload_mb, backend):
     """Index the corpus if needed and serve the chat UI (and its 文献库, the document library).
 
     \b
@@ -204,7 +231,7 @@ def serve(ctx, corpus, index_dir, model, cache_dir, host, port, auth, allow_uplo
         credentials = (user, password)
     uploads = _upload_limits(ctx, host, credentials, allow_uploads, max_upload_mb)
     logging.getLogger("assistant.startup").setLevel(logging.INFO)
-    a = _open(corpus, index_dir, model, cache_dir)
+    a = _open(corpus, index_dir, model, cache_dir, backend=backend)
     click.echo("starting the chat interface ...", err=True)
     if uploads:
         click.echo(f"      uploads allowed: files up to {max_upload_mb:g} MB are added to {a.corpus}", err=True)

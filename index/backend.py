@@ -106,4 +106,4 @@ def open_backend(spec: str | None, index_dir: Path, corpus: Path) -> IndexBacken
         from index.milvus_store import MilvusStore
     except ImportError as e:
         raise BackendError(f"the Milvus backend needs the 'scale' extra (pip install -e '.[scale]'): {e}") from None
-    return MilvusStore(host, port, db, corpus=Path(corpus))
+    return MilvusStore(host, port, db, corpus=Path(corpus), lock_dir=Path(index_dir))

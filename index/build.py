@@ -119,7 +119,8 @@ def stale_reasons(manifest: dict | None, wanted: dict, files: list[SourceFile], 
     if manifest.get("chunker") != wanted["chunker"]:
         reasons.append(f"chunker settings {manifest.get('chunker')} -> {wanted['chunker']}")
     kind = manifest.get("index", {}).get("type")
-    if kind not in TYPES:   # e.g. "hnsw" from an older version, which the search path no longer handles
+    # e.g. "hnsw" from an older version, which the search path no longer handles (a Milvus index names its own)
+    if kind not in TYPES and manifest.get("backend", {}).get("engine") != "milvus":
         reasons.append(f"dense index type {kind!r} is no longer built ({' or '.join(TYPES)} now)")
     have = manifest.get("corpus", {}).get("files", {})
     now = {f.rel: f"sha256:{f.sha256}" for f in files}
@@ -213,8 +214,9 @@ def _embed(embedder, texts: list[str], keys: list[str], cache: dict[str, np.ndar
     show = sys.stderr.isatty() if progress is None else progress
     with tqdm(total=len(todo), desc=f"embedding {label}", unit="text", disable=not show or not todo,
               file=sys.stderr) as bar:
-        for start in range(0, len(todo), EMBED_BATCH):
-            batch = todo[start:start + EMBED_BATCH]
+        step = getattr(embedder, "batch_size", EMBED_BATCH)   # a Ray embedder takes a whole pass at once
+        for start in range(0, len(todo), step):
+            batch = todo[start:start + step]
             out[batch] = embedder.encode_documents([texts[i] for i in batch])
             bar.update(len(batch))
             if on_progress:
