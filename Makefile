@@ -18,7 +18,7 @@ $(PY):
 # Reinstall only when the project's dependencies (or the torch pin) change: a second run costs seconds.
 $(STAMP): pyproject.toml Makefile | $(PY)
 	$(PY) -m pip install --disable-pip-version-check -q "$(TORCH_SPEC)"
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev]'
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev,scale]'
 	touch $(STAMP)
 
 setup: $(STAMP)
