@@ -394,3 +394,56 @@ def test_config_is_validated_and_serialized():
     with pytest.raises(ValueError, match="min_chars=300, max_chars=400"):
         ChunkConfig(min_chars=300, max_chars=400)
     assert isinstance(CHUNKER_VERSION, int)
+
+
+# ------------------------------------------------------------------------------- the dev corpus (.md files)
+
+DEV = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" / "dev"
+DEV_MD = sorted(p.relative_to(DEV).as_posix() for p in DEV.rglob("*.md")) if DEV.is_dir() else []
+needs_dev = pytest.mark.skipif(not DEV_MD, reason=f"dev corpus not found at {DEV} (shared/ beside the repo)")
+# Navigation, page metadata and markup that must never be chunk text.
+DEV_JUNK = re.compile(r"&nbsp;|&amp;|<!--|-->|<br|#|\*\*|\\\[|上一篇|下一篇|文章来源[：:]|发布时间[：:]|点击数|"
+                      r"打印正文|layout:|\[back\]")
+# The gap the document prints after a leading article or chapter number (第十条　国家……) is kept, as printed.
+NUMBER_GAP = re.compile(r"(?m)^(第[一二三四五六七八九十百千零〇两\d]{1,8}[条章节编])[\u3000 ]")
+
+
+@lru_cache(maxsize=None)
+def _dev(rel: str) -> tuple[tuple[str, ...], tuple[Chunk, ...]]:
+    text = (DEV / rel).read_text(encoding="utf-8")
+    from index.document import Document
+    return tuple(text.split("\n")), tuple(chunk_document(Document.of_text(text, "md"), rel))
+
+
+@needs_dev
+@pytest.mark.parametrize("rel", DEV_MD)
+def test_dev_provenance_and_no_junk(rel):
+    lines, chunks = _dev(rel)
+    assert chunks
+    for c in chunks:
+        assert 1 <= c.line_start <= c.line_end <= len(lines), (rel, c.line_start, c.line_end)
+        source = "".join(clean_line(line) for line in lines[c.line_start - 1:c.line_end])
+        assert _squash(c.text) in _squash(source), (rel, c.line_start, c.text[:40])
+        first, last = _squash(clean_line(lines[c.line_start - 1])), _squash(clean_line(lines[c.line_end - 1]))
+        assert first and last, (rel, c.line_start, c.line_end)            # tight: no blank or junk line cited
+        assert not DEV_JUNK.search(c.text), (rel, c.line_start, c.text[:60])
+        unspaced = NUMBER_GAP.sub(r"\1", c.text)
+        assert not SPACED_CJK.search(unspaced), (rel, c.line_start, SPACED_CJK.search(unspaced).group())
+        assert len(c.text) <= round(1.25 * CONFIG.max_chars) or "\n" not in c.text, (rel, c.line_start)
+
+
+@needs_dev
+@pytest.mark.parametrize("rel", DEV_MD)
+def test_dev_nothing_is_lost(rel):
+    # Every line with Chinese text is inside a chunk, or is the title, a heading, or a dropped shape
+    # (a contents list, a link line, a metadata line: none of them in this corpus carries content).
+    lines, chunks = _dev(rel)
+    covered = {n for c in chunks for n in range(c.line_start, c.line_end + 1)}
+    meta = {_squash(s) for c in chunks for s in (c.title, c.publisher, *c.headings) if s}
+    for no, raw in enumerate(lines, 1):
+        rest = _squash(clean_line(raw))
+        if no in covered or not re.search(f"[{CJK}]{{2}}", rest) or rest in ("目录", "中国共产党章程") \
+                or re.fullmatch(r"\s*(?:\\?\[){2}https?://.*(?:\\?\]){2}\s*", raw):      # a download link line
+            continue
+        assert any(rest in m or m in rest for m in meta), (rel, no, raw[:40])
+

@@ -27,6 +27,15 @@ from index.normalize import (
     ("□ 刘 莹", "刘莹"),                                                   # 004 byline glyph
     ("姻平煤神马建工集团建井一处 李宁坡", "平煤神马建工集团建井一处李宁坡"),   # 002: 姻 is the extracted glyph
     ("姻亲关系不在此列。", "姻亲关系不在此列。"),                             # ... and a real word elsewhere
+    ("　　第十条　国家监察工作", "第十条\u3000国家监察工作"),                 # the 条's gap, as printed
+    ("第一条 为了维护党章", "第一条 为了维护党章"),                           # ... a plain space stays one
+    ("第一章　总　　则", "第一章\u3000总则"),                                # a chapter's too; inner gaps go
+    ("第十条国家监察工作", "第十条国家监察工作"),                             # no gap is added where none was
+    ("第一百一十二条　利用职权", "第一百一十二条\u3000利用职权"),
+    ("在第十条 规定的范围内", "在第十条规定的范围内"),                        # only a leading number keeps it
+    ("标题&nbsp;&nbsp;正文&amp;附件&#12288;", "标题正文&附件"),              # entities decoded, then spacing
+    ("<!-- 页头 -->正文<br/>内容<span class=\"x\">强调</span>", "正文内容强调"),   # inline comments and tags
+    ("\\[\\[链接\\]\\]", "[[链接]]"),                                          # markdown escapes
 ])
 def test_clean_line(raw, want):
     assert clean_line(raw) == want
@@ -55,6 +64,9 @@ def test_fold_width_touches_only_alnum_and_spaces():
     ("具体体现为三类典型机制：", False),
     ("引导工会职工按照制度开展工作；", False),          # ； continues a sentence across a wrap
     ("2019(01): 1.", False),                          # a number's dot is not a sentence end
+    ("（2004年12月16日）", True),                      # a whole parenthetical line stands alone
+    ("（2018年3月20日第十三届全国人民代表大会第一次会议通过）", True),
+    ("（一）加强组织领导", False),                      # an item number is not a parenthetical line
     ("", False),
 ])
 def test_ends_sentence(line, want):
@@ -82,6 +94,11 @@ def test_split_wrapped_ranges_cover_every_line_once():
     ranges = split_wrapped(lines)
     assert ranges == [(0, 2), (2, 3), (3, 5)]
     assert [i for a, b in ranges for i in range(a, b)] == list(range(len(lines)))
+
+
+def test_article_number_on_its_own_line_is_joined_with_a_gap():
+    assert join_lines(["第一条", "为了规范管理，制定本规定。"]) == "第一条\u3000为了规范管理，制定本规定。"
+    assert join_lines(["第一", "条路径"]) == "第一条路径"
 
 
 def test_line_offsets_point_at_each_line():
