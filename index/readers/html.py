@@ -375,10 +375,12 @@ _SITE = re.compile(r"(?:网|网站|门户网站|门户|官网|政府|新闻|日�
 def _strip_site(title: str) -> str:
     """`<title>` without the site name: the first segment, when the rest is site and column names."""
     title = _spaces(title)
-    parts = [p for p in _SEP.split(title) if p.strip()]
+    parts = [p.strip() for p in _SEP.split(title) if p.strip()]
+    while len(parts) > 1 and _site_only(parts[0]):  # 「中国政府网_关于……的通知」: the site name first
+        parts = parts[1:]
     if len(parts) > 1 and len(parts[0]) >= 4:
-        return parts[0].strip()
-    return title
+        return parts[0]
+    return parts[0] if len(parts) == 1 else title
 
 
 def site_name(page_title: str, title: str) -> str:
@@ -521,7 +523,9 @@ def _title(page_title: str, h1s: list[str], metas: dict, stated: _Stated, out: l
     stripped = _strip_site(page_title)
     key = _norm(page_title)
     # The page's own heading that <title> begins with: exact, and free of the column and site names after it.
-    candidates = [h for h in h1s if h] + stated.lead_titles
+    # An <h1> or a title glued to a metadata line may stand anywhere in <title> (after the site's name too).
+    inside = [c for c in (*h1s, *stated.lead_titles) if len(_norm(c)) >= 6 and _norm(c) in key]
+    candidates = []
     texts = [_clean_lead(ln.text) for ln in all_lines if not _linky(ln)]
     for i, t in enumerate(texts):                    # a printed title broken over lines by <br>
         joined = t
@@ -537,6 +541,9 @@ def _title(page_title: str, h1s: list[str], metas: dict, stated: _Stated, out: l
         n = _norm(c)
         if len(n) >= 6 and key.startswith(n) and len(n) > len(_norm(best)) and not _meta_pairs(c):
             best = c
+    longest = max(inside, key=lambda c: len(_norm(c)), default="")
+    if len(_norm(longest)) > len(_norm(best)):
+        best = longest
     if best:
         return _tidy_title(best)
     h1 = next((h for h in h1s if h and not _site_only(h) and not _meta_pairs(h)), "")

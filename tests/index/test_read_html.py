@@ -358,3 +358,10 @@ _SIDE = ("<div class='side'><ul>" + "".join(f"<li><a href='/{i}'>相关新闻标
 def test_main_block_shapes(article):
     page = f"<html><body>{_SIDE}{article}<div class='foot'>地址：某某路1号 电话：0000-12345678</div></body></html>"
     assert [ln for ln in _read(page.encode()).lines if ln] == _PARAS
+
+
+def test_site_name_first_in_title():
+    assert html_reader._strip_site("中国政府网_关于加强党建工作的通知") == "关于加强党建工作的通知"
+    page = ("<html><head><title>某某市人民政府网 - 关于加强党建工作的通知</title></head><body><div><h1>关于加强党建工作的通知"
+            "</h1><p>各单位：为推进党建工作与生产经营深度融合，现就有关事项通知如下。</p></div></body></html>")
+    assert _read(page.encode()).meta.title == "关于加强党建工作的通知"
