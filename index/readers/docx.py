@@ -27,7 +27,7 @@ import io
 import re
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from index.document import DocMeta, Document
 from index.normalize import CJK
@@ -96,7 +96,10 @@ def read(data: bytes, ctx: ReadContext) -> Document:
         if lines and not (it.kind == "row" and items[n - 1].kind == "row"):
             lines.append("")
         lines.extend(block)
-    return Document("docx", tuple(lines), meta=_meta(doc, title))
+    # A law's adoption line under its title gives the date and the body that adopted it (no other date is stated).
+    from index.readers.html import adoption
+    date, body_name = next((adoption(t) for it in items[:6] for t in it.lines if adoption(t)[0]), ("", ""))
+    return Document("docx", tuple(lines), meta=replace(_meta(doc, title), date=date, source=body_name))
 
 
 def _looks_like_title(it: "_Item") -> bool:

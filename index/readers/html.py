@@ -359,11 +359,51 @@ _AFFILIATION = re.compile(r"大学|学院|研究院|研究所|研究中心|教�
 _NAME = re.compile(rf"^(?:[{CJK}·]{{2,10}}|[A-Z][A-Za-z'’.-]+(?: [A-Z][A-Za-z'’.-]+)+)$")
 
 
+# Where an affiliation run together with a name begins (「方敏北京大学经济学院教授」): a province, a national body
+# or a university's city; the name is the 2-3 characters before it.
+_PLACE = ("北京|天津|上海|重庆|河北|山西|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北|湖南|广东|广西|海南|四川|"
+          "贵州|云南|西藏|陕西|甘肃|青海|宁夏|新疆|内蒙古|香港|澳门|台湾|中国|中央|中共|国家|国务院|全国|清华|复旦|南开|"
+          "武汉|南京|中山|厦门|同济|首都|华东|华中|华南|西北|西南|东北")
+_NAME_AFFIL = re.compile(rf"^([{CJK}]{{2,3}}?)(?:{_PLACE})[{CJK}]*?(?:大学|学院|研究院|研究所|研究中心|党校|科学院|社会科学院)")
+
+
 def _split_names(value: str) -> tuple[str, ...]:
-    """Names in a stated 作者 value; a name run together with an affiliation (「方敏北京大学经济学院教授」) is
-    left out rather than guessed apart."""
-    names = [n.strip() for n in re.split(r"[、，,；;/]|\s+", value) if n.strip()]
-    return tuple(n for n in names if _NAME.match(n) and not _AFFILIATION.search(n))
+    """Names in a stated 作者 value; a name run together with its affiliation (「方敏北京大学经济学院教授」) is
+    split where the affiliation's place or body begins, otherwise left out rather than guessed apart."""
+    out = []
+    for n in (n.strip() for n in re.split(r"[、，,；;/]|\s+", value)):
+        m = _NAME_AFFIL.match(n)
+        if m:
+            out.append(m.group(1))
+        elif n and _NAME.match(n) and not _AFFILIATION.search(n):
+            out.append(n)
+    return tuple(out)
+
+
+_CLOSING_BYLINE = re.compile(r"^[（(]\s*作者\s*[：:]\s*(.+?)\s*[）)]$")
+# 「……举行。（张巨峰）」: a news item's reporters in brackets after its last sentence.
+_REPORTERS = re.compile(rf"[。！？”]\s*[（(]\s*(?:记者|通讯员|文|撰稿)?\s*([{CJK}]{{2,4}}(?:[ 、，　][{CJK}]{{2,4}}){{0,3}})\s*[）)]$")
+_NOT_NAMES = re.compile(r"试行|待续|未完|全文完|本文完|完|原文|下转|上接|摘编|编译|节选|图|摄|[社报网台部局委院厅办]$")
+_ADOPTED = re.compile(rf"^[（(]\s*({_DATE.pattern})\s*(?:第[一二三四五六七八九十百]+届)?([{CJK}]{{4,30}}?)"
+                      r"第[一二三四五六七八九十百]+次(?:全体)?会议(?:审议)?通过\s*[）)]$")
+_OUTLET = re.compile(rf"^[{CJK}]{{2,12}}(?:社|报|网|电视台|电台|广播电台|杂志|周刊|客户端)$")
+
+
+def adoption(line: str) -> tuple[str, str]:
+    """(date, body) of a law's adoption line under its title, 「（2007年6月29日第十届全国人民代表大会常务委员会第二十八次
+    会议通过）」 -> ("2007年6月29日", "全国人民代表大会常务委员会"); ("", "") for any other line, an amended text's
+    line with two dates included (which date the text has is then not one date)."""
+    m = _ADOPTED.match(line.strip())
+    return (re.sub(r"\s", "", m.group(1)), m.group(2)) if m else ("", "")
+
+
+def _reporters(out: list["_Line"]) -> tuple[str, ...]:
+    last = next((ln.text for ln in reversed(out) if not ln.heading), "")
+    m = _REPORTERS.search(last)
+    if not m:
+        return ()
+    names = tuple(n for n in re.split(r"[ 、，　]", m.group(1)) if n and not _NOT_NAMES.search(n))
+    return names
 
 
 # ------------------------------------------------------------------------------------------------ titles
@@ -479,9 +519,14 @@ def read(data: bytes, ctx: ReadContext) -> Document:
     title = _title(page_title, h1s, metas, stated, out, all_lines)
     lines = _render(out, title)
     visible = "\n".join(ln.text for ln in all_lines)
-    meta = DocMeta(title=title, authors=stated.authors or _meta_authors(metas, visible), date=stated.date or _meta_date(metas),
-                   source=stated.source or metas.get("contentsource", "") or metas.get("og:site_name", "")
-                   or metas.get("sitename", "") or site_name(page_title, title),
+    adopted_date, adopted_by = next((adoption(ln.text) for ln in out[:6] if adoption(ln.text)[0]), ("", ""))
+    closing = next((m.group(1) for ln in all_lines if (m := _CLOSING_BYLINE.match(ln.text))), "")
+    authors = (stated.authors or _split_names(closing) or _reporters(out) or _meta_authors(metas, visible))
+    meta = DocMeta(title=_drop_column_tag(title), authors=authors,
+                   date=stated.date or adopted_date or _meta_date(metas),
+                   source=stated.source or metas.get("contentsource", "") or adopted_by
+                   or _outlet(all_lines, content) or metas.get("og:site_name", "") or metas.get("sitename", "")
+                   or site_name(page_title, title),
                    url=metas.get("og:url", "") or metas.get("canonical", ""))
     if not meta.date or not meta.title:
         meta = _with_trafilatura(text, meta)
@@ -554,6 +599,25 @@ def _title(page_title: str, h1s: list[str], metas: dict, stated: _Stated, out: l
     return _tidy_title(_clean_lead(heads[0])) if heads else ""
 
 
+_COLUMN_TAG = re.compile(r"^[【［\[]([^】］\]]{1,12})[】］\]]\s*(?=\S{6})")
+
+
+def _drop_column_tag(title: str) -> str:
+    """A title without the column or campaign tag in front of it (「【中国稳健前行】坚定实施扩大内需战略」)."""
+    return _COLUMN_TAG.sub("", title, count=1)
+
+
+def _outlet(all_lines: list[_Line], content: list[_Line]) -> str:
+    """A news outlet's name on the line above the posting time, before the text (「新华社」 / 「2020-01-03 18:13」)."""
+    start = id(content[0]) if content else None
+    for prev, ln in zip(all_lines, all_lines[1:]):
+        if id(prev) == start or id(ln) == start:
+            break
+        if _bare_date(ln.text) and _OUTLET.match(prev.text):
+            return prev.text
+    return ""
+
+
 def _join(left: str, right: str) -> str:
     return left + ("" if re.search(rf"[{CJK}]$", left) and re.match(rf"[{CJK}]", right) else " ") + right
 
@@ -566,7 +630,7 @@ def _tidy_title(title: str) -> str:
 def _render(out: list[_Line], title: str) -> list[str]:
     lines: list[str] = []
     if title:
-        lines.append("# " + title)
+        lines.append("# " + _drop_column_tag(title))
     kept = _drop_printed_title(out, _norm(title))
     # A heading with nothing under it before the next heading of its level or above (「理论新闻精选：」) is a
     # widget's caption, not a section.

@@ -258,6 +258,9 @@ def test_empty_document_is_no_text_found():
 
 # ------------------------------------------------------------------------------------------------ real files
 
+# file: date and body of the adoption line (none for the amended law, whose line states two dates)
+DEV_DOCX_META = {"laodong_hetong_fa.docx": ("", ""),
+                 "laodong_zhengyi_tiaojie_zhongcai_fa.docx": ("2007年12月29日", "全国人民代表大会常务委员会")}
 DEV_DOCX = {
     # file: (title, first sentence of the body, last sentence)
     "laodong_hetong_fa.docx": (
@@ -278,6 +281,7 @@ def test_dev_law_docx(dev_corpus, name):
     doc = _read(data, name)
     assert doc.meta.title == title                 # not the template's core title 「法规修改决定电子报备格式…」
     assert doc.meta.authors == ()                  # core creator 「Lenovo」 is a machine, not an author
+    assert (doc.meta.date, doc.meta.source) == DEV_DOCX_META[name]
     assert doc.lines[0] == "# " + title
     assert first in doc.lines and doc.lines[-1] == last
     text = doc.text

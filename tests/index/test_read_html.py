@@ -213,18 +213,18 @@ DEV_WEB = {
         "中国共产党工作机关条例（试行）", "2017-04-12", "中共中央",
         "《中国共产党工作机关条例（试行）》全文如下。", "第三十条 本条例自2017年3月1日起施行。"),
     "chinanews_kuoda_neixu.html": (
-        "【中国稳健前行】坚定实施扩大内需战略", "2020年07月04日", "求是网",
+        "坚定实施扩大内需战略", "2020年07月04日", "求是网",
         "编者按：突如其来的新冠肺炎疫情，是对国家治理体系和治理能力现代化的一次大考。",
         "中国经济这艘大船一定能够乘风破浪，行稳致远！"),
     "govcn_gongbao_tebie_guozhai_2007.html": (
-        "全国人民代表大会常务委员会关于批准财政部发行特别国债购买外汇及调整2007年末国债余额限额的决议", "2007-08-20",
-        "中国政府网", "（2007年6月29日第十届全国人民代表大会常务委员会第二十八次会议通过）",
+        "全国人民代表大会常务委员会关于批准财政部发行特别国债购买外汇及调整2007年末国债余额限额的决议", "2007年6月29日",
+        "全国人民代表大会常务委员会", "（2007年6月29日第十届全国人民代表大会常务委员会第二十八次会议通过）",
         "批准2007年末国债余额限额调整为53365.53亿元。"),
     "govcn_guowuyuan_gongzuo_guize_fragment.html": (
         "国务院关于印发《国务院工作规则》的通知", "2004年06月26日", "国务院",
         "国发〔2004〕18号", "对越权办事、以权谋私等违规、违纪、违法行为，要严肃查处。"),
     "hnzyy_dangzhibu_jineng_dasai.html": (
-        "【不忘初心 牢记使命】我院医技药剂党支部举办2019年中药、药学理论知识与专业技能大赛", "2019年10月31日",
+        "我院医技药剂党支部举办2019年中药、药学理论知识与专业技能大赛", "2019年10月31日",
         "湖南省中医药研究院附属医院", "为深入推进党建与业务工作紧密结合，弘扬我院中药特色，培养优秀的药学技能型人才",
         "不断提升科室专业质量，提高医院的药学服务水平。"),
     "shanxi_gov_pinpai_silu.html": (
@@ -236,7 +236,7 @@ DEV_WEB = {
         "《中华人民共和国监察法》是为了推进全面依法治国，实现国家监察全面覆盖，深入开展反腐败工作而制定的法律。",
         "《中华人民共和国行政监察法》同时废止。"),
     "thepaper_xi_zhongyao_wenzhang.html": (
-        "新年伊始，习近平的重要文章谈了啥？", "2020-01-03", "澎湃新闻",
+        "新年伊始，习近平的重要文章谈了啥？", "2020-01-03", "新华社",
         "【编前语】2020年1月1日出版的《求是》杂志发表习近平总书记重要文章",
         "要加强对全会精神贯彻落实情况的监督检查。"),
     "zsnews_danggongwei_diaoyan.html": (
@@ -244,6 +244,9 @@ DEV_WEB = {
         "2019年2月27日下午，佛山顺德区大良街道党工委委员、街道经济和科技促进局局长潘卓辉",
         "为中山经济发展提供创新驱动力。"),
 }
+# Bylines: 「作者：」 lines, a closing 「（作者：方敏北京大学经济学院教授）」, a news item's 「（张巨峰）」; editors are not authors.
+DEV_AUTHORS = {"chinanews_kuoda_neixu.html": ("方敏",), "hnzyy_dangzhibu_jineng_dasai.html": ("医技药剂党支部",),
+               "shanxi_gov_pinpai_silu.html": ("张巨峰",)}
 # Page furniture seen on these pages (checked by eye), beyond the generic JUNK list.
 DEV_JUNK = ("添加收藏夹", "设为首页", "扫一扫", "索 引 号", "主题分类", "发文字号", "责任编辑", "【编辑", "字号", "理论新闻精选",
             "相关推荐", "评论(", "热新闻", "浏览：", "来源于：", "【发布日期】", "【文件来源】", "个人中心", "无障碍",
@@ -259,6 +262,7 @@ def test_dev_page(dev_corpus, name):
     title, date, source, first, last = DEV_WEB[name]
     doc = _read((dev_corpus / "web" / name).read_bytes(), name)
     assert (doc.meta.title, doc.meta.date, doc.meta.source) == (title, date, source)
+    assert doc.meta.authors == DEV_AUTHORS.get(name, ())
     assert doc.lines[0] == "# " + title
     body = [ln for ln in doc.lines[1:] if ln]
     # The body's first and last sentences (a photo caption may come first, a 「原题为」 note last).
@@ -365,3 +369,36 @@ def test_site_name_first_in_title():
     page = ("<html><head><title>某某市人民政府网 - 关于加强党建工作的通知</title></head><body><div><h1>关于加强党建工作的通知"
             "</h1><p>各单位：为推进党建工作与生产经营深度融合，现就有关事项通知如下。</p></div></body></html>")
     assert _read(page.encode()).meta.title == "关于加强党建工作的通知"
+
+
+@pytest.mark.parametrize("value, names", [
+    ("方敏北京大学经济学院教授", ("方敏",)),
+    ("王小明中国人民大学马克思主义学院", ("王小明",)),
+    ("张三 李四", ("张三", "李四")),
+    ("本报记者 张三", ("张三",)),
+    ("医技药剂党支部", ("医技药剂党支部",)),
+])
+def test_author_values(value, names):
+    assert html_reader._split_names(value) == names
+
+
+@pytest.mark.parametrize("line, want", [
+    ("（2007年6月29日第十届全国人民代表大会常务委员会第二十八次会议通过）", ("2007年6月29日", "全国人民代表大会常务委员会")),
+    ("（2018年3月20日第十三届全国人民代表大会第一次会议通过）", ("2018年3月20日", "全国人民代表大会")),
+    ("（2007年6月29日第十届全国人民代表大会常务委员会第二十八次会议通过　根据2012年12月28日第十一届全国人民代表大会"
+     "常务委员会第三十次会议《关于修改〈中华人民共和国劳动合同法〉的决定》修正）", ("", "")),    # amended: two dates
+    ("2018年3月20日，第十三届全国人大一次会议表决通过了《中华人民共和国监察法》。", ("", "")),
+])
+def test_adoption_line(line, want):
+    assert html_reader.adoption(line) == want
+
+
+def test_news_reporters_and_outlet_line():
+    page = """<html><head><title>某某活动正式启动_某某网</title></head><body><div class="top"><h1>某某活动正式启动</h1>
+    <div>新华社</div><div>2020-01-03 18:13</div></div><div class="c">
+    <p>当地时间9月16日下午，某某活动在某地正式启动，并成功举办双向经贸投资推介会。</p>
+    <p>活动将先后在三个国家举行，推动企业加快走出去。（张巨峰 李四）</p></div></body></html>"""
+    meta = _read(page.encode()).meta
+    assert (meta.authors, meta.source, meta.title) == (("张巨峰", "李四"), "新华社", "某某活动正式启动")
+    closing = page.replace("（张巨峰 李四）", "（新华社）")          # an agency in brackets is not a reporter
+    assert _read(closing.encode()).meta.authors == ()
