@@ -13,10 +13,14 @@ What is read, and why:
 - Headings: a paragraph whose style (or its `basedOn` chain) is "Title" becomes `# text`, "heading N" or an
   outline level N-1 becomes `#`*N + " " + text. A document without a title style whose first paragraph is a
   short centred line without sentence punctuation (how laws and notices are typeset) gets it as `# text`.
+- Word's automatic numbering (numbering.xml: 「第一章」, 「（一）」, 「1.」) is not in the text runs; it is counted in
+  body order and written in front of each numbered paragraph, so headings and 条 keep their numbers.
 - Metadata: the title is the body's own title (title style or that centred first line); the core title only
   when the body has none, because core titles are often a template's (two of the dev laws say
   「法规修改决定电子报备格式标准及示例」). The core author is kept only when it looks like a person's name or an
   organisation: account and machine names ("Administrator", "User", "Lenovo", "微软用户") are not authors.
+  A law's adoption line under the title (「（2007年12月29日第十届…常务委员会第三十一次会议通过）」) gives the date
+  and the adopting body (`source`); core created/modified dates are when the file was saved, not the text's date.
 - Checked by content, not by the file's ending: an OLE compound file (D0 CF 11 E0) is an encrypted .docx or an old
   binary .doc; a zip without `word/document.xml` is corrupt. Declared uncompressed sizes are checked before
   anything is inflated (zip bombs).
