@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import store
+from index import build, store
 from index.build import BuildConfig, ensure_index
 from index.dense import DenseConfig
 from index.errors import CorruptIndexError, IndexBusyError, IndexMismatchError
@@ -284,3 +284,55 @@ def test_obsolete_index_type_is_rebuilt(built, fake_embedder):
         ensure_index(corpus, idx, _never, "fake", rebuild=False)
     r = ensure_index(corpus, idx, lambda: fake_embedder, "fake", progress=False)
     assert r.built and r.embedded == 0 and store.load(idx).manifest["index"]["type"] == "flat"
+
+
+# --- build speed (issue 16): repeats embedded once, parallel BM25 tokens, progress with rates and ETA ----
+
+def test_a_repeated_text_is_embedded_once_and_gets_the_same_vector(corpus, tmp_path, fake_embedder):
+    first = sorted(p for p in corpus.iterdir() if p.suffix == ".txt")[0]
+    shutil.copy(first, corpus / "copy_of_first.txt")            # the same file under another name
+    report = ensure_index(corpus, tmp_path / "idx", lambda: fake_embedder, "fake", progress=False)
+    assert len(fake_embedder.encoded) == len(set(fake_embedder.encoded)) == report.embedded
+    loaded = store.load(tmp_path / "idx")
+    rows = {}
+    for i, c in enumerate(loaded.chunks):
+        rows.setdefault((c.title, c.headings, c.text), []).append(i)
+    pairs = [r for r in rows.values() if len(r) > 1]
+    assert len(pairs) >= 10                                      # the copy's chunks repeat the original's
+    for r in pairs:
+        np.testing.assert_array_equal(loaded.vectors[r[0]], loaded.vectors[r[1]])
+        np.testing.assert_allclose(loaded.vectors[r[0]], fake_embedder.encode_documents(
+            [build.passage_text(loaded.chunks[r[0]])])[0], atol=1e-6)
+    assert report.reused == report.chunks + int(loaded.manifest["counts"]["sentences"]) - report.embedded
+
+
+@pytest.mark.slow
+def test_bm25_tokens_in_worker_processes_equal_the_serial_ones():
+    from index.tokenize import Tokenizer
+
+    texts = [p.read_text(encoding="utf-8")[i:i + 300] for p in sorted(SEEDS.glob("*.txt")) for i in (0, 900, 1800)]
+    texts += texts[:3] + ["落实党风廉政建设“一岗双责”", ""]          # repeats, a user term, an empty text
+    tokenizer = Tokenizer(["一岗双责", "两张皮"])
+    serial = build.bm25_tokens(tokenizer, texts, workers=1)
+    assert serial == build.bm25_tokens(tokenizer, texts, workers=2)
+    assert len(serial) == len(texts) and serial[-1] == () and any("一岗双责" in t for t in serial)
+
+
+def test_progress_shows_rates_and_eta_and_feeds_the_hook(capsys):
+    seen = []
+    p = build.Progress(True, lambda *a: seen.append(a))
+    for n in range(1, 4):
+        p("reading", n, 3)
+    p.embed_total = 10
+    p("embedding chunks", 4, 4)
+    p("embedding sentences", 3, 6)
+    p("ocr scan.pdf", 1, 2)                                      # a reader's own stage: the hook only
+    p.close()
+    err = capsys.readouterr().err
+    assert "reading: 100%" in err and "file/s" in err
+    assert "embedding:  70%" in err and "7/10" in err and "text/s" in err     # both passes on one bar
+    assert seen[-1] == ("ocr scan.pdf", 1, 2) and ("embedding sentences", 3, 6) in seen and len(seen) == 6
+    quiet = build.Progress(False, None)
+    quiet("reading", 1, 1)
+    quiet.close()
+    assert capsys.readouterr().err == ""
