@@ -188,8 +188,43 @@ def _open(data: bytes):
             kind = msg.rsplit("content type is", 1)[1].strip(" '\"")
             raise Unreadable(f"not a .docx Word document (content type {kind})") from None
         raise Unreadable(f"corrupt Word file: {_one_line(e)}") from None
-    except Exception as e:                               # KeyError (a relationship to a missing part), XMLSyntaxError
+    except KeyError as e:
+        # A relationship to a part that is not in the archive (「word/NULL」, a deleted image): Word opens such
+        # files, python-docx does not. The text needs only document.xml, styles, numbering and core properties.
+        raw = _raw_package(data)
+        if raw is None:
+            raise Unreadable(f"corrupt Word file: {_one_line(e)}") from None
+        return raw
+    except Exception as e:                               # XMLSyntaxError and the like
         raise Unreadable(f"corrupt Word file: {_one_line(e)}") from None
+
+
+def _raw_package(data: bytes):
+    """The few parts the reader uses, read straight from the zip, in the shape python-docx gives them."""
+    from types import SimpleNamespace
+
+    from lxml import etree
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True)
+
+    def part(name: str):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                return etree.fromstring(z.read(name), parser)
+        except (KeyError, etree.XMLSyntaxError, ValueError):
+            return None
+
+    root = part("word/document.xml")
+    if root is None or root.find(_W + "body") is None:
+        return None
+    core = part("docProps/core.xml")
+    dc = "{http://purl.org/dc/elements/1.1/}"
+    text = (lambda tag: (core.findtext(dc + tag) or "") if core is not None else "")
+    styles, numbering = part("word/styles.xml"), part("word/numbering.xml")
+    return SimpleNamespace(
+        element=SimpleNamespace(body=root.find(_W + "body")),
+        styles=SimpleNamespace(element=styles) if styles is not None else None,
+        part=SimpleNamespace(numbering_part=SimpleNamespace(element=numbering) if numbering is not None else None),
+        core_properties=SimpleNamespace(title=text("title"), author=text("creator")))
 
 
 def _one_line(e: Exception) -> str:

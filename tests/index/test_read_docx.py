@@ -334,3 +334,29 @@ def test_list_style_numbering_and_bullets():
                                      (100, "一百"), (105, "一百零五"), (110, "一百一十"), (1001, "一千零一")])
 def test_chinese_counting(n, want):
     assert docx_reader._format_number(n, "chineseCounting") == want
+
+
+def _rewrite(data: bytes, name: str, edit) -> bytes:
+    zin = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            body = zin.read(info.filename)
+            zout.writestr(info, edit(body) if info.filename == name else body)
+    return out.getvalue()
+
+
+def test_relationship_to_a_missing_part_still_reads():
+    # Word opens a file whose relationships name a part that is not there (「word/NULL」); python-docx does not.
+    d = docx.Document()
+    d.core_properties.title = "关于某某工作的通知"
+    d.add_paragraph("第一章 总则", style="Heading 1")
+    d.add_paragraph("正文第一段，讲党建工作。")
+    rel = (b'<Relationship Id="rId99" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/image"'
+           b' Target="NULL"/></Relationships>')
+    data = _rewrite(_save(d), "word/_rels/document.xml.rels", lambda x: x.replace(b"</Relationships>", rel))
+    with pytest.raises(KeyError):
+        docx.Document(io.BytesIO(data))
+    doc = _read(data)
+    assert [ln for ln in doc.lines if ln] == ["# 第一章 总则", "正文第一段，讲党建工作。"]
+    assert doc.meta.title == "关于某某工作的通知"
