@@ -42,7 +42,8 @@ def mine_terms(texts) -> list[str]:
     for text in texts:
         # Extraction leaves spaces inside CJK runs; they would hide a quoted term.
         compact = re.sub(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])", "", text)
-        found.update(m.group(1) for m in _QUOTED.finditer(compact))
+        # simplified, as the tokenizer sees text: a traditional document's quoted term must match its cut form
+        found.update(simplified(m.group(1)) for m in _QUOTED.finditer(compact))
     return sorted(found)
 
 
