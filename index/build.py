@@ -30,7 +30,7 @@ from index.tokenize import settings as tokenizer_settings
 
 log = logging.getLogger("assistant")
 
-EMBED_BATCH = 32
+EMBED_BATCH = 64      # texts per encode call: the ONNX embedder sub-batches by tokens; also the progress step
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,15 +147,19 @@ def ensure_index(corpus: Path, index_dir: Path, get_embedder: Callable[[], objec
     `get_embedder` is called only when something must be embedded, so a no-op never loads the model.
     With `rebuild=False` a difference raises `IndexMismatchError` naming it instead.
     `on_commit` runs after the new generation is live (tests use it to observe the swap).
-    `on_progress(stage, done, total)` is told each step ("reading", "embedding chunks", "embedding sentences";
+    `on_progress(stage, done, total)` is told each step ("reading", "chunking", "embedding chunks", "embedding sentences";
     readers may add "ocr <file>"), so a UI can draw its own progress bar; it must be quick and must not raise.
     `backend` is where the index lives (default: the local folder `index_dir`; `index.backend.open_backend`);
     `index_dir` also holds the cache of read documents.
     """
     t0 = time.perf_counter()
     backend = backend if backend is not None else store.LocalStore(Path(index_dir))
-    files, skipped = scan_corpus(corpus, Path(index_dir), progress=bool(progress) if progress is not None
-                                 else sys.stderr.isatty(), on_progress=on_progress)
+    show = bool(progress) if progress is not None else sys.stderr.isatty()
+    display = Progress(show, on_progress)
+    try:
+        files, skipped = scan_corpus(corpus, Path(index_dir), progress=show, on_progress=display)
+    finally:
+        display.close()
     terms = mine_terms(f.text for f in files)
     wanted = wanted_settings(config, model_name, terms)
     try:
@@ -179,7 +183,7 @@ def ensure_index(corpus: Path, index_dir: Path, get_embedder: Callable[[], objec
             backend.prune()
             previous = _previous_vectors(backend)
             report = _build(files, skipped, terms, wanted, backend, get_embedder(), config, previous,
-                            reasons, progress, t0, on_progress)
+                            reasons, show, t0, on_progress)
             report = replace(report, index_dir=index_dir)
             backend.prune()
     except OSError as e:
@@ -202,27 +206,123 @@ def _previous_vectors(backend: IndexBackend) -> dict[str, np.ndarray]:
     return cache
 
 
-def _embed(embedder, texts: list[str], keys: list[str], cache: dict[str, np.ndarray], progress: bool | None,
-           label: str, on_progress=None) -> tuple[np.ndarray, int]:
-    """Vectors for `texts`, from the cache where the key is known; returns (vectors, how many were embedded)."""
-    from tqdm import tqdm
+def _embed(embedder, texts: list[str], keys: list[str], cache: dict[str, np.ndarray], display: "Progress",
+           label: str) -> tuple[np.ndarray, int]:
+    """Vectors for `texts`, from the cache where the key is known; returns (vectors, how many were embedded).
 
+    A text that occurs several times (a boilerplate sentence, a file copied into two folders) is embedded
+    once. The texts go to the model longest first, so each call's batch pads little.
+    """
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-    todo = [i for i, k in enumerate(keys) if k not in cache]
+    first: dict[str, int] = {}             # key -> the row that is embedded for it
     for i, k in enumerate(keys):
         if k in cache:
             out[i] = cache[k]
-    show = sys.stderr.isatty() if progress is None else progress
-    with tqdm(total=len(todo), desc=f"embedding {label}", unit="text", disable=not show or not todo,
-              file=sys.stderr) as bar:
-        step = getattr(embedder, "batch_size", EMBED_BATCH)   # a Ray embedder takes a whole pass at once
-        for start in range(0, len(todo), step):
-            batch = todo[start:start + step]
-            out[batch] = embedder.encode_documents([texts[i] for i in batch])
-            bar.update(len(batch))
-            if on_progress:
-                on_progress(f"embedding {label}", start + len(batch), len(todo))
+        else:
+            first.setdefault(k, i)
+    todo = sorted(first.values(), key=lambda i: -len(texts[i]))
+    step = getattr(embedder, "batch_size", EMBED_BATCH)   # a Ray embedder takes a whole pass at once
+    for start in range(0, len(todo), step):
+        batch = todo[start:start + step]
+        out[batch] = embedder.encode_documents([texts[i] for i in batch])
+        display(f"embedding {label}", start + len(batch), len(todo))
+    for i, k in enumerate(keys):           # the repeats of an embedded text
+        if k not in cache and first[k] != i:
+            out[i] = out[first[k]]
     return out, len(todo)
+
+
+POOL_MIN_TEXTS = 20_000     # below this, starting tokenizer processes (~2 s each: jieba's dictionary) costs more
+
+
+def bm25_tokens(tokenizer: Tokenizer, texts: list[str], workers: int | None = None) -> tuple[tuple[str, ...], ...]:
+    """jieba's tokens of each text, each distinct text cut once; large builds cut in parallel processes.
+
+    jieba is pure Python, about 0.25 MB of text a second here, and was most of a large build after the
+    embedding (55% of a fake-embedder build, measured): the only part of a build that leaves a core idle.
+    `workers`: processes (default: the usable cores, for POOL_MIN_TEXTS distinct texts or more).
+    """
+    distinct = list(dict.fromkeys(texts))
+    if workers is None:
+        workers = _cores() if len(distinct) >= POOL_MIN_TEXTS else 1
+    if workers > 1:
+        import multiprocessing
+
+        # spawn, not fork: the serving process has threads (ONNX Runtime, the web server) that fork would copy
+        # mid-lock. Workers get the user terms and texts by pipe and return token lists; nothing touches disk.
+        with multiprocessing.get_context("spawn").Pool(workers, _pool_init, (tokenizer.terms,)) as pool:
+            size = max(1, len(distinct) // (workers * 8))
+            cut = dict(zip(distinct, pool.map(_pool_cut, distinct, chunksize=size)))
+    else:
+        cut = {t: tuple(tokenizer(t)) for t in distinct}
+    return tuple(cut[t] for t in texts)
+
+
+def _cores() -> int:
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+_POOL_TOKENIZER: Tokenizer | None = None
+
+
+def _pool_init(terms: tuple[str, ...]) -> None:
+    global _POOL_TOKENIZER
+    _POOL_TOKENIZER = Tokenizer(list(terms))
+
+
+def _pool_cut(text: str) -> tuple[str, ...]:
+    return tuple(_POOL_TOKENIZER(text))
+
+
+def todo_texts(keys: list[str], cache: dict) -> int:
+    """How many distinct texts among `keys` the model must embed (the others are cached or repeats)."""
+    return len({k for k in keys if k not in cache})
+
+
+class Progress:
+    """The terminal's progress display and the caller's `on_progress` hook, fed by the same calls.
+
+    One tqdm bar per stage (files for reading and chunking, texts for embedding), each with its rate
+    (files/s, texts/s) and the time left; the two embedding passes share one bar, so its ETA is the whole
+    embedding's. Unknown stages (a reader's "ocr <file>") only reach the hook: readers draw their own bars.
+    """
+
+    UNITS = {"reading": "file", "chunking": "file", "embedding": "text"}
+
+    def __init__(self, show: bool, hook: Callable[[str, int, int], None] | None = None):
+        self.show, self.hook = show, hook
+        self.bars: dict[str, object] = {}
+        self.embed_total = 0                 # both passes' texts, set before the first one starts
+        self._passes: dict[str, int] = {}    # embedding pass -> texts done so far
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.hook:
+            self.hook(stage, done, total)
+        if not self.show:
+            return
+        if stage.startswith("embedding "):
+            self._passes[stage] = done
+            stage, done, total = "embedding", sum(self._passes.values()), max(self.embed_total, total)
+        if stage not in self.UNITS:
+            return
+        bar = self.bars.get(stage)
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = self.bars[stage] = tqdm(total=total, desc=stage, unit=self.UNITS[stage], file=sys.stderr,
+                                          dynamic_ncols=True)
+        bar.total = max(total, done)
+        bar.update(done - bar.n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        self.bars.clear()
 
 
 def _build(files, skipped, terms, wanted, backend, embedder, config, cache, reasons, progress, t0,
@@ -239,9 +339,23 @@ def _build(files, skipped, terms, wanted, backend, embedder, config, cache, reas
 
 
 def _fill(gen, files, skipped, terms, wanted, embedder, config, cache, reasons, progress, t0, on_progress=None):
+    display = Progress(bool(progress), on_progress)
+    try:
+        return _fill_shown(gen, files, skipped, terms, wanted, embedder, config, cache, reasons, display, t0)
+    finally:
+        display.close()
+
+
+def _chunks(files, config: BuildConfig, display: "Progress") -> list[Chunk]:
     chunks: list[Chunk] = []
-    for f in files:
+    for n, f in enumerate(files, 1):
         chunks.extend(chunk_document(f.document, f.rel, config.chunker))
+        display("chunking", n, len(files))
+    return chunks
+
+
+def _fill_shown(gen, files, skipped, terms, wanted, embedder, config, cache, reasons, display, t0):
+    chunks = _chunks(files, config, display)
     if not chunks:
         raise IndexMismatchError(f"no text to index under the corpus: {len(files)} files gave no chunks")
     fp = embedder.fingerprint
@@ -253,13 +367,13 @@ def _fill(gen, files, skipped, terms, wanted, embedder, config, cache, reasons, 
             sent_rows.append((row, s, e))
             stexts.append(searchable(c.text[s:e]))
     skeys = [_key(fp, "sentence", t) for t in stexts]
-    vectors, n1 = _embed(embedder, ptexts, pkeys, cache, progress, "chunks", on_progress)
-    svectors, n2 = _embed(embedder, stexts, skeys, cache, progress, "sentences", on_progress)
+    display.embed_total = todo_texts(pkeys, cache) + todo_texts(skeys, cache)
+    vectors, n1 = _embed(embedder, ptexts, pkeys, cache, display, "chunks")
+    svectors, n2 = _embed(embedder, stexts, skeys, cache, display, "sentences")
 
-    tokenizer = Tokenizer(terms)
     data = GenerationData(tuple(chunks), vectors, np.asarray(sent_rows, dtype=np.int32).reshape(-1, 3), svectors,
                           {"chunks": pkeys, "sentences": skeys}, tuple(terms),
-                          tuple(tuple(tokenizer(bm25_text(c))) for c in chunks))
+                          bm25_tokens(Tokenizer(terms), [bm25_text(c) for c in chunks]))
     articles = len({(c.source, c.article) for c in chunks})
 
     def finish(settings: dict) -> dict:
