@@ -86,19 +86,23 @@ def _open(corpus, index_dir, model, cache_dir, rebuild=True, backend=None):
               help="Embed on the Ray cluster at ADDRESS (auto: the one `ray start` runs here).")
 @click.option("--ray-workers", default=2, show_default=True, type=click.IntRange(1, 4096),
               help="Embedding workers (model copies) on the Ray cluster.")
-def build(corpus, index_dir, model, cache_dir, force, backend, ray_address, ray_workers):
+@click.option("--dry-run", is_flag=True,
+              help="Read and chunk the corpus, time the model on a sample and print the estimated build time; "
+                   "build nothing.")
+def build(corpus, index_dir, model, cache_dir, force, backend, ray_address, ray_workers, dry_run):
     """Build or update the index of a corpus (a no-op when nothing changed).
 
     \b
     Example:
       assistant build --corpus seeds
       assistant build --corpus seeds --backend milvus://127.0.0.1:19530 --ray auto
+      assistant build --corpus my_docs --dry-run       # how long would it take?
     """
     import functools
 
     from index import store
     from index.backend import open_backend
-    from index.build import ensure_index
+    from index.build import ensure_index, estimate_build
     from index.embed import load_embedder, model_name
 
     corpus = corpus.expanduser().resolve()
@@ -115,6 +119,10 @@ def build(corpus, index_dir, model, cache_dir, force, backend, ray_address, ray_
         return RayEmbedder(local, functools.partial(load_embedder, model, cache_dir=cache_dir), ray_address,
                            workers=ray_workers)
 
+    if dry_run:
+        click.echo(estimate_build(corpus, index_dir, embedder, model_name(model), force=force,
+                                  backend=where).summary())
+        return
     report = ensure_index(corpus, index_dir, embedder, model_name(model), force=force, backend=where)
     click.echo(report.summary() + (f" [{where.location}]" if backend else ""))
 

@@ -336,3 +336,17 @@ def test_progress_shows_rates_and_eta_and_feeds_the_hook(capsys):
     quiet("reading", 1, 1)
     quiet.close()
     assert capsys.readouterr().err == ""
+
+
+def test_dry_run_estimates_from_a_timed_sample_and_builds_nothing(corpus, tmp_path, fake_embedder):
+    idx = tmp_path / "idx"
+    est = build.estimate_build(corpus, idx, lambda: fake_embedder, "fake", progress=False)
+    assert store.current_generation(idx) is None                      # nothing written
+    report = ensure_index(corpus, idx, lambda: fake_embedder, "fake", progress=False)
+    assert (est.files, est.chunks, est.to_embed) == (report.files, report.chunks, report.embedded)
+    assert est.reasons == ("no index yet",) and est.texts_per_second > 0 and est.embed_seconds > 0
+    assert f"{est.to_embed} texts to embed" in est.summary() and "because no index yet" in est.summary()
+    again = build.estimate_build(corpus, idx, lambda: _never(), "fake", progress=False)
+    assert again.reasons == () and "up to date" in again.summary()
+    forced = build.estimate_build(corpus, idx, lambda: fake_embedder, "fake", force=True, progress=False)
+    assert forced.to_embed == 0 and forced.cached == est.to_embed     # every vector is in the live index
