@@ -84,7 +84,9 @@ _HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _LINK = "\ue000"                   # a private-use mark around link text: 「来源：求是网<a>参与互动</a>」 ends at the link
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _HIDDEN_CLASSES = {"hide", "hidden", "d-none", "display-none", "sr-only"}     # the usual CSS for display: none
-_PROSE = re.compile(rf"[{CJK}A-Za-z0-9]")
+def _prose(text: str) -> int:
+    """Letters, digits and ideographs in `text` (what a reader reads; punctuation and spaces aside)."""
+    return sum(map(str.isalnum, text))     # 20x faster than counting regex matches, on pages of 40,000 lines
 _PUNCT = re.compile(r"[，。；、！？]")            # prose punctuation; 「：」 is as common in address lines
 
 
@@ -116,7 +118,9 @@ class _Walker:
 
     def flush(self) -> None:
         marked = _spaces("".join(self.buf.parts))
-        text = _spaces(marked.replace(_LINK, ""))
+        text = marked.replace(_LINK, "")
+        if "  " in text or text[:1] == " " or text[-1:] == " ":     # spaces that only the link marks kept apart
+            text = _spaces(text)
         if text:
             self.lines.append(_Line(text, self.holder, self.heading,
                                     bold=self.buf.chars > 0 and self.buf.bold >= self.buf.chars,
@@ -127,7 +131,7 @@ class _Walker:
         if not text:
             return
         self.buf.parts.append(text)
-        n = len(_PROSE.findall(text))
+        n = _prose(text)
         self.buf.chars += n
         self.buf.link += n if link else 0
         self.buf.bold += n if bold else 0
@@ -177,7 +181,7 @@ class _Walker:
         if len(filled) < 2 or max(len(t) for t in filled) > 60:
             return False
         self.flush()
-        links = sum(len(_PROSE.findall(_spaces(a.text_content()))) for a in tr.iter("a"))
+        links = sum(_prose(a.text_content()) for a in tr.iter("a"))
         self.lines.append(_Line(" | ".join(filled), tr, link_chars=links, row=True))
         return True
 
@@ -206,7 +210,7 @@ def _prune(root) -> None:
 # ------------------------------------------------------------------------------------------------ main content
 
 def _weight(line: _Line) -> float:
-    prose = len(_PROSE.findall(line.text)) - line.link_chars
+    prose = _prose(line.text) - line.link_chars
     if prose <= 0 or line.row:
         return 0.0
     punct = len(_PUNCT.findall(line.text))
@@ -288,12 +292,11 @@ def _is_ui(line: _Line) -> bool:
     t = line.text
     if _NEIGHBOUR.match(t) or _BREADCRUMB.search(t):
         return True
-    rest = _UI.sub("", t)
-    return len(t) <= 60 and len(re.findall(rf"[{CJK}A-Za-z0-9]", rest)) < 2
+    return len(t) <= 60 and _prose(_UI.sub("", t)) < 2
 
 
 def _linky(line: _Line) -> bool:
-    prose = len(_PROSE.findall(line.text))
+    prose = _prose(line.text)
     return prose > 0 and line.link_chars / prose > 0.5
 
 
@@ -534,7 +537,7 @@ def read(data: bytes, ctx: ReadContext) -> Document:
                    or _outlet(all_lines, content) or metas.get("og:site_name", "") or metas.get("sitename", "")
                    or site_name(page_title, title),
                    url=metas.get("og:url", "") or metas.get("canonical", ""))
-    if not meta.date or not meta.title:
+    if (not meta.date or not meta.title) and len(text) <= _TRAFILATURA_MAX:
         meta = _with_trafilatura(text, meta)
     return Document("html", tuple(lines), meta=meta)
 
@@ -706,6 +709,9 @@ def _meta_authors(metas: dict, visible: str) -> tuple[str, ...]:
         if names:
             return names
     return ()
+
+
+_TRAFILATURA_MAX = 1_000_000     # characters: its metadata pass takes ~1 s a megabyte; larger pages go without it
 
 
 def _with_trafilatura(text: str, meta: DocMeta) -> DocMeta:
