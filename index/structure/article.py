@@ -3,16 +3,19 @@ one. Every heading shape counts (see `shapes.heading_of`); this is the default r
 from __future__ import annotations
 
 from index.structure.genre import Genre, SegmentView
+from index.structure.records import L
 
 
 class Article(Genre):
     name = "article"
+    rereads = False           # every heading shape counts: the lines pass's reading is the article's
 
     def detect(self, view: SegmentView) -> bool:
         if view.titled or view.closed:
             return True
-        kinds = [ln.kind.value for ln in view.lines]
-        return "heading" in kinds or "runin" in kinds or len(view.text()) >= 300
+        if any(ln.kind is L.HEADING or ln.kind is L.RUNIN for ln in view.lines):
+            return True
+        return len(view.text()) >= 300
 
 
 ARTICLE = Article()

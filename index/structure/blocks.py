@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 
 from index.normalize import clean_meta, ends_sentence, join_lines, line_starts_and_text, split_wrapped
 from index.structure.genre import OTHER, Genre
-from index.structure.records import Block, Heading, Line, LineKind
+from index.structure.records import Block, Heading, L, Line
 from index.structure.shapes import DOI, REF_ITEM, byline_of, is_affiliation
 
-L = LineKind
 # Lines that are not chunk text: a chunk citing lines around one would cite text it does not show.
 _BARRIERS = (L.LABEL, L.HEADING, L.CONT, L.NEWS_MARK, L.HEADLINE, L.TITLE, L.CLOSING, L.BYLINE, L.META, L.JUNK)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from index.structure.records import Heading, Line, LineKind
+from index.structure.records import Heading, L, Line, LineKind
 
 if TYPE_CHECKING:
     from index.structure.web import PageMeta
@@ -31,13 +31,14 @@ class SegmentView:
         return sum(1 for ln in self.lines if ln.kind is kind)
 
     def text(self) -> str:
-        return "".join(ln.text for ln in self.lines if ln.kind.is_text)
+        return "".join(ln.text for ln in self.lines if ln.kind in L.TEXTUAL)
 
 
 class Genre:
     name = "other"
     title_in_path = True      # whether a markdown title opening the text also heads the heading path
     structural = True         # whether numbered headings are read at all
+    rereads = True            # False: `reread` is the identity, the parser skips it
 
     def detect(self, view: SegmentView) -> bool:
         return True
@@ -48,14 +49,14 @@ class Genre:
 
     def reread(self, ln: Line) -> Line:
         """The line as this genre reads it (the shared `Line` is never changed: a copy is returned)."""
-        if ln.kind in (LineKind.HEADING, LineKind.RUNIN, LineKind.CONT) and ln.heading is not None:
+        if ln.kind in (L.HEADING, L.RUNIN, L.CONT) and ln.heading is not None:
             h = self.heading(ln.heading, ln)
             if h is None:
-                return replace(ln, kind=LineKind.TEXT, heading=None)
+                return replace(ln, kind=L.TEXT, heading=None)
             if h is not ln.heading:
                 return replace(ln, heading=h)
-        elif ln.kind is LineKind.CAPTION and not self.structural:
-            return replace(ln, kind=LineKind.TEXT)
+        elif ln.kind is L.CAPTION and not self.structural:
+            return replace(ln, kind=L.TEXT)
         return ln
 
 

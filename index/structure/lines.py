@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from index.normalize import CJK, clean_line, ends_sentence, join_lines
-from index.structure.records import Heading, Line, LineKind
+from index.structure.records import Heading, L, Line
 from index.structure.shapes import (
     ANY_PUNCT, CAPTION, CLAUSE, TOC, CLOSING, DATE_LINE, LABEL, LABELS, MAX_HEADING, NEWS_MARK, SENT_PUNCT, byline_of,
     heading_of, is_refs, run_in, strip_colon,
@@ -22,32 +22,32 @@ def classify(raw_lines: list[str]) -> tuple[list[Line], PageMeta]:
     page = mark_page_lines(lines)
     for ln in lines:
         t = ln.text
-        if ln.kind is not LineKind.TEXT:
+        if ln.kind is not L.TEXT:
             continue                       # furniture, already marked
         if not t:
-            ln.kind = LineKind.BLANK
-        elif TOC.match(t):
-            ln.kind = LineKind.JUNK        # `目　　录`: the contents list's chapters are headings without text
-        elif m := CLAUSE.match(t):
+            ln.kind = L.BLANK
+        elif len(t) <= 24 and TOC.match(t):
+            ln.kind = L.JUNK        # `目　　录`: the contents list's chapters are headings without text
+        elif t[0] == "第" and (m := CLAUSE.match(t)):
             if len(t) == m.end() or t[m.end()].isspace():    # `第十条　国家……`, not `第一条路径是……`
-                ln.kind, ln.locator = LineKind.CLAUSE, m.group()
+                ln.kind, ln.locator = L.CLAUSE, m.group()
         elif CLOSING.match(t):
-            ln.kind = LineKind.CLOSING
+            ln.kind = L.CLOSING
         elif NEWS_MARK.match(t):
-            ln.kind = LineKind.NEWS_MARK
+            ln.kind = L.NEWS_MARK
         elif m := LABEL.match(t):
             kind = next(k for k, _ in LABELS if m.group(k))
-            ln.kind, ln.label, ln.rest = LineKind.LABEL, kind, m.group("rest").strip()
+            ln.kind, ln.label, ln.rest = L.LABEL, kind, m.group("rest").strip()
         elif CAPTION.match(t) and len(t) <= 60 and not SENT_PUNCT.search(t):
-            ln.kind = LineKind.CAPTION
+            ln.kind = L.CAPTION
         elif h := heading_of(ln.raw, t):
-            ln.kind, ln.heading = LineKind.HEADING, h
+            ln.kind, ln.heading = L.HEADING, h
         elif DATE_LINE.match(t):
-            ln.kind = LineKind.DATE
+            ln.kind = L.DATE
         elif byline_of(ln.raw):
-            ln.kind = LineKind.BYLINE
+            ln.kind = L.BYLINE
         elif h := run_in(t):
-            ln.kind, ln.heading = LineKind.RUNIN, h
+            ln.kind, ln.heading = L.RUNIN, h
     closing_tails(lines)
     refine_headings(lines)
     chronology(lines)
@@ -57,16 +57,16 @@ def classify(raw_lines: list[str]) -> tuple[list[Line], PageMeta]:
 def chronology(lines: list[Line]) -> None:
     """A page of dated entries (`2016年10月27日` / what happened) is one document: its date lines are headings.
 
-    A lone date line closes a notice (`LineKind.DATE`); three or more, each followed by text, are a chronology.
+    A lone date line closes a notice (`L.DATE`); three or more, each followed by text, are a chronology.
     """
-    dated = [i for i, ln in enumerate(lines) if ln.kind is LineKind.DATE]
-    followed = [i for i in dated if (j := nonblank_after(lines, i)) is not None and lines[j].kind.is_text]
+    dated = [i for i, ln in enumerate(lines) if ln.kind is L.DATE]
+    followed = [i for i in dated if (j := nonblank_after(lines, i)) is not None and lines[j].kind in L.TEXTUAL]
     if len(followed) >= 3:
         for i in dated:
-            lines[i].kind, lines[i].heading = LineKind.HEADING, Heading(lines[i].text, "date", 0)
+            lines[i].kind, lines[i].heading = L.HEADING, Heading(lines[i].text, "date", 0)
 
 
-_SILENT = (LineKind.BLANK, LineKind.JUNK)     # lines the passes look through
+_SILENT = (L.BLANK, L.JUNK)     # lines the passes look through
 
 
 def nonblank_after(lines: list[Line], i: int) -> int | None:
@@ -86,14 +86,14 @@ def nonblank_before(lines: list[Line], i: int) -> int | None:
 def closing_tails(lines: list[Line]) -> None:
     # `（作者单位：山西汾河焦煤` / `股份有限公司三交河煤矿）`: the closing line is wrapped until its bracket closes.
     for i, ln in enumerate(lines):
-        if ln.kind != LineKind.CLOSING or re.search(r"[）)]$", ln.text):
+        if ln.kind != L.CLOSING or re.search(r"[）)]$", ln.text):
             continue
         j = i
         for _ in range(2):
             j = nonblank_after(lines, j)
-            if j is None or lines[j].kind not in (LineKind.TEXT, LineKind.BLANK):
+            if j is None or lines[j].kind not in (L.TEXT, L.BLANK):
                 break
-            lines[j].kind = LineKind.CLOSING
+            lines[j].kind = L.CLOSING
             if re.search(r"[）)]$", lines[j].text):
                 break
 
@@ -102,19 +102,19 @@ def refine_headings(lines: list[Line]) -> None:
     """Numbered lines that turn out to be wrapped sentences go back to text; wrapped headings get their tails."""
     for i, ln in enumerate(lines):
         h = ln.heading
-        if ln.kind != LineKind.HEADING or h is None or h.md_level or h.family in ("kw", "bold"):
+        if ln.kind != L.HEADING or h is None or h.md_level or h.family in ("kw", "bold"):
             continue
         j = nonblank_after(lines, i)
         nxt = lines[j] if j is not None else None
-        if nxt is not None and nxt.kind == LineKind.TEXT and continues_sentence(ln.text, nxt.text):
-            ln.kind, ln.heading = LineKind.TEXT, None
+        if nxt is not None and nxt.kind == L.TEXT and continues_sentence(ln.text, nxt.text):
+            ln.kind, ln.heading = L.TEXT, None
             continue
         tails: list[int] = []
         parts = [ln.text]
-        while nxt is not None and len(tails) < 2 and nxt.kind == LineKind.TEXT and not ANY_PUNCT.search(nxt.text) \
+        while nxt is not None and len(tails) < 2 and nxt.kind == L.TEXT and not ANY_PUNCT.search(nxt.text) \
                 and sum(map(len, parts)) + len(nxt.text) <= MAX_HEADING + 10:
             k = nonblank_after(lines, j)
-            followed_by_heading = k is not None and lines[k].kind in (LineKind.HEADING, LineKind.RUNIN)
+            followed_by_heading = k is not None and lines[k].kind in (L.HEADING, L.RUNIN)
             if not (followed_by_heading or len(nxt.text) <= 0.6 * len(ln.text)):
                 break
             tails.append(j)
@@ -125,7 +125,7 @@ def refine_headings(lines: list[Line]) -> None:
             text = join_lines(parts)
             ln.heading = Heading(strip_colon(text), h.family, h.depth, h.md_level, is_refs(text))
             for t in tails:
-                lines[t].kind, lines[t].heading = LineKind.CONT, ln.heading   # the tail knows its heading
+                lines[t].kind, lines[t].heading = L.CONT, ln.heading   # the tail knows its heading
 
 
 def continues_sentence(head: str, nxt: str) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from index.structure.genre import Genre, SegmentView
-from index.structure.records import Heading, Line, LineKind
+from index.structure.records import Heading, L, Line
 from index.structure.shapes import MAX_HEADING, NOTICE_WORDS, SENT_PUNCT, numbering
 
 DOCUMENT_TYPE = re.compile(r"(?:通知|意见|方案|办法|细则|准则|决定|规划|纲要|公告|通告|批复|决议|要点|指引|指南|规定|"
@@ -34,9 +34,9 @@ class Notice(Genre):
     def heading(self, h: Heading, ln: Line) -> Heading | None:
         if h.family in ("md", "kw", "bold", "bracket", "chapter", "date"):
             return h
-        if ln.kind is LineKind.RUNIN:
+        if ln.kind is L.RUNIN:
             return None     # `1.注重实际效果。安排……`: an item of its section, which keeps its items together
-        whole = ln.text if ln.kind is LineKind.HEADING else h.text    # a wrapped heading: all of it
+        whole = ln.text if ln.kind is L.HEADING else h.text    # a wrapped heading: all of it
         num = numbering(whole)
         rest = num[2] if num else whole
         if len(rest) > MAX_HEADING or SENT_PUNCT.search(rest) or re.search(r"[：:]", rest) \

@@ -11,13 +11,13 @@ from index.structure.genre import OTHER, Genre, SegmentView
 from index.structure.genres import detect
 from index.structure.lines import classify
 from index.structure.notice import DOCUMENT_TYPE
-from index.structure.records import Line, LineKind, Segment
+from index.structure.records import L, Line, Segment
 from index.structure.segments import Piece, assign_titles, cut_pieces
 from index.structure.shapes import CJK_CHAR, CLAUSE, byline_parts, numbering, title_like
 from index.structure.titles import TitleBlock, title_blocks
 from index.structure.web import PageMeta
 
-_SILENT = (LineKind.BLANK, LineKind.JUNK)
+_SILENT = (L.BLANK, L.JUNK)
 _DATE = re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日")
 # `（2018年3月20日第十三届全国人民代表大会第一次会议通过）`: when a law or regulation was adopted or revised.
 _ADOPTED = re.compile(r"[（(](?:[^（()）]*\d{4}\s*年[^（()）]*(?:通过|发布|修订|修正|施行|印发|公布|批准)[^（()）]*"
@@ -59,12 +59,13 @@ def build_segment(index: int, lines: list[Line], tb: TitleBlock | None, members:
     view = SegmentView(body_lines, tb is not None, any(p.news for p in bodies), any(p.closed for p in bodies),
                        md_title or meta.title or page.title or candidate, page)
     genre: Genre = OTHER if tb is not None and not bodies else detect(view)
-    read = {id(p): [genre.reread(ln) for ln in lines[p.first:p.last + 1]] for p in bodies}
+    read = {id(p): [genre.reread(ln) for ln in lines[p.first:p.last + 1]] if genre.rereads
+            else lines[p.first:p.last + 1] for p in bodies}
     title_line = candidate if genre.name in _TITLE_LINE_GENRES else ""
     if title_line:    # the line is the title, not text
         first = read[id(bodies[0])]
         k = next(i for i, ln in enumerate(first) if ln.kind not in _SILENT)
-        first[k] = Line(first[k].no, first[k].raw, first[k].text, LineKind.TITLE)
+        first[k] = Line(first[k].no, first[k].raw, first[k].text, L.TITLE)
     st = State(genre, top_family([ln for p in bodies for ln in read[id(p)]]))
     headline = ""
     after_title = False
@@ -79,14 +80,14 @@ def build_segment(index: int, lines: list[Line], tb: TitleBlock | None, members:
             continue
         if genre.name == "news":
             for ln in lines[p.first:p.last + 1]:
-                if ln.kind is LineKind.HEADLINE and not headline:
+                if ln.kind is L.HEADLINE and not headline:
                     headline = ln.text
                     st.emit("front", [(ln.no, ln.text)])
         closing_before = len(st.closing)
         body_blocks(read[id(p)], st, front=after_title)
         if len(st.closing) > closing_before:     # `（作者单位：……）` is shown too: "王涛在哪个单位工作？"
             st.flush()
-            st.emit("front", [(ln.no, ln.text) for ln in lines[p.first:p.last + 1] if ln.kind is LineKind.CLOSING])
+            st.emit("front", [(ln.no, ln.text) for ln in lines[p.first:p.last + 1] if ln.kind is L.CLOSING])
         after_title = False
     st.flush()
 
@@ -118,7 +119,7 @@ def build_segment(index: int, lines: list[Line], tb: TitleBlock | None, members:
 def _opening_md_title(body: tuple[Line, ...]) -> str:
     """The text of an unnumbered markdown heading that opens the segment, or ""."""
     first = next((ln for ln in body if ln.kind not in _SILENT), None)
-    if first is not None and first.kind is LineKind.HEADING and first.heading is not None \
+    if first is not None and first.kind is L.HEADING and first.heading is not None \
             and first.heading.family == "md":
         return first.heading.text
     return ""
@@ -129,17 +130,17 @@ def _title_repeated(body: tuple[Line, ...], title: str, lines: list[Line]) -> No
     if not title:
         return
     content = [ln for ln in body if ln.kind not in _SILENT][:2]
-    if len(content) == 2 and content[1].kind is LineKind.TEXT and content[1].text == title:
-        lines[content[1].no - 1].kind = LineKind.TITLE
+    if len(content) == 2 and content[1].kind is L.TEXT and content[1].text == title:
+        lines[content[1].no - 1].kind = L.TITLE
 
 
 def _title_line(body: tuple[Line, ...], lines: list[Line]) -> str:
     """A first line that is a title: short, no sentence end, not numbered, naming a document type (`……的通知`,
     `……条例`, `……法`), a blank line after it. Used by the genres that print such titles (notices, regulations)."""
     ln = next((ln for ln in body if ln.kind not in _SILENT), None)
-    if ln is None or ln.kind is not LineKind.TEXT or not title_like(ln.text, "zh") or numbering(ln.text) \
+    if ln is None or ln.kind is not L.TEXT or not title_like(ln.text, "zh") or numbering(ln.text) \
             or CLAUSE.match(ln.text) or not (DOCUMENT_TYPE.search(ln.text) or ln.text.endswith("法")) \
-            or re.search(r"[，,；;]", ln.text) or ln.no >= len(lines) or lines[ln.no].kind is not LineKind.BLANK:
+            or re.search(r"[，,；;]", ln.text) or ln.no >= len(lines) or lines[ln.no].kind is not L.BLANK:
         return ""
     return ln.text
 
@@ -158,7 +159,7 @@ def _stated_date(body: tuple[Line, ...], st: State) -> str:
             dates = _DATE.findall(m.group())
             if dates:
                 return re.sub(r"\s", "", dates[-1])
-    closing = [ln.text for ln in body if ln.kind is LineKind.DATE]
+    closing = [ln.text for ln in body if ln.kind is L.DATE]
     return re.sub(r"\s", "", closing[-1]) if closing else ""
 
 

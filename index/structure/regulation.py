@@ -16,7 +16,7 @@ import re
 from dataclasses import replace
 
 from index.structure.genre import Genre, SegmentView
-from index.structure.records import Heading, Line, LineKind
+from index.structure.records import Heading, L, Line
 from index.structure.shapes import CLAUSE
 
 _CHAPTER_WORDS = re.compile(r"^(?:总\s*则|附\s*则|总\s*纲|序\s*言|分\s*则)$")
@@ -28,7 +28,7 @@ class Regulation(Genre):
     title_in_path = False
 
     def detect(self, view: SegmentView) -> bool:
-        n = view.count(LineKind.CLAUSE)
+        n = view.count(L.CLAUSE)
         return n >= MIN_CLAUSES and (not view.titled or n >= 3 * MIN_CLAUSES)   # an article may quote a few
 
     def heading(self, h: Heading, ln: Line) -> Heading | None:
@@ -39,11 +39,11 @@ class Regulation(Genre):
         return None
 
     def reread(self, ln: Line) -> Line:
-        if ln.kind is LineKind.TEXT:
+        if ln.kind is L.TEXT:
             if m := CLAUSE.match(ln.text):
-                return replace(ln, kind=LineKind.CLAUSE, locator=m.group())
+                return replace(ln, kind=L.CLAUSE, locator=m.group())
             if _CHAPTER_WORDS.match(ln.text):
-                return replace(ln, kind=LineKind.HEADING, heading=Heading(ln.text, "chapter", 2))
+                return replace(ln, kind=L.HEADING, heading=Heading(ln.text, "chapter", 2))
         return super().reread(ln)
 
 

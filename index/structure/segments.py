@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from index.structure.lines import nonblank_after, nonblank_before
-from index.structure.records import Line, LineKind
+from index.structure.records import L, Line
 from index.structure.shapes import CJK_CHAR, NEWS_OPENING, NOT_CJK, NOTICE_WORDS, SENT_PUNCT
 from index.structure.titles import TitleBlock
 
@@ -30,17 +30,17 @@ class Piece:
 def cut_pieces(lines: list[Line], tbs: list[TitleBlock]) -> list[Piece]:
     by_first = {tb.first: tb for tb in tbs}
     for i, ln in enumerate(lines):
-        if ln.kind == LineKind.NEWS_MARK:
+        if ln.kind == L.NEWS_MARK:
             j = nonblank_before(lines, i)
-            if j is not None and lines[j].kind == LineKind.TEXT and len(lines[j].text) <= 80 \
+            if j is not None and lines[j].kind == L.TEXT and len(lines[j].text) <= 80 \
                     and not SENT_PUNCT.search(lines[j].text):
-                lines[j].kind = LineKind.HEADLINE
+                lines[j].kind = L.HEADLINE
     pieces: list[Piece] = []
     cur: Piece | None = None
     i = 0
     while i < len(lines):
         ln = lines[i]
-        if ln.kind == LineKind.BLANK:
+        if ln.kind == L.BLANK:
             i += 1
             continue
         if i in by_first:
@@ -49,21 +49,21 @@ def cut_pieces(lines: list[Line], tbs: list[TitleBlock]) -> list[Piece]:
             cur = None
             i = tb.last + 1
             continue
-        if cur is None or ln.kind == LineKind.HEADLINE:
+        if cur is None or ln.kind == L.HEADLINE:
             cur = Piece(i, i)
             pieces.append(cur)
         cur.last = i
-        if ln.kind in (LineKind.NEWS_MARK, LineKind.HEADLINE):
+        if ln.kind in (L.NEWS_MARK, L.HEADLINE):
             cur.news = True
         j = nonblank_after(lines, i)
-        ends_closing = ln.kind == LineKind.CLOSING and (j is None or lines[j].kind != LineKind.CLOSING)
-        if ends_closing or ln.kind == LineKind.DATE:
+        ends_closing = ln.kind == L.CLOSING and (j is None or lines[j].kind != L.CLOSING)
+        if ends_closing or ln.kind == L.DATE:
             cur.closed = ends_closing
             cur = None
         i += 1
     for p in pieces:
         if p.is_body and not p.news:
-            first = next((lines[k].text for k in range(p.first, p.last + 1) if lines[k].kind != LineKind.BLANK), "")
+            first = next((lines[k].text for k in range(p.first, p.last + 1) if lines[k].kind != L.BLANK), "")
             p.news = bool(NEWS_OPENING.match(first))
     return pieces
 
@@ -173,7 +173,7 @@ def all_english(lines: list[Line], p: Piece) -> bool:
 
 def articleish(lines: list[Line], p: Piece) -> bool:
     span = lines[p.first:p.last + 1]
-    return p.closed or any(ln.kind in (LineKind.HEADING, LineKind.RUNIN) for ln in span) or sum(len(ln.text) for ln in span) >= 300
+    return p.closed or any(ln.kind in (L.HEADING, L.RUNIN) for ln in span) or sum(len(ln.text) for ln in span) >= 300
 
 
 def is_notice(lines: list[Line], p: Piece) -> bool:

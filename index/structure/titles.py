@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from index.normalize import join_lines
 from index.structure.lines import nonblank_after, nonblank_before
-from index.structure.records import Line, LineKind
+from index.structure.records import L, Line
 from index.structure.shapes import byline_of, is_affiliation, plain_names, script_of, title_like
 
 
@@ -36,12 +36,12 @@ def title_blocks(lines: list[Line]) -> list[TitleBlock]:
     blocks: list[TitleBlock] = []
     taken: set[int] = set()
     for i, ln in enumerate(lines):
-        if ln.kind == LineKind.BYLINE:
+        if ln.kind == L.BYLINE:
             parsed = byline_of(ln.raw)
             assert parsed is not None
             authors, affiliation = parsed
             marked = True
-        elif ln.kind == LineKind.TEXT and (authors := plain_names(ln.raw)):
+        elif ln.kind == L.TEXT and (authors := plain_names(ln.raw)):
             affiliation, marked = "", False
         else:
             continue
@@ -50,9 +50,9 @@ def title_blocks(lines: list[Line]) -> list[TitleBlock]:
         j = nonblank_before(lines, i)
         while j is not None and j not in taken and len(titles) < 3:
             cand = lines[j]
-            md_title = cand.kind == LineKind.HEADING and cand.heading is not None and \
+            md_title = cand.kind == L.HEADING and cand.heading is not None and \
                 (cand.heading.family == "bold" or cand.heading.family == "md" and cand.heading.depth <= 2)
-            if not (cand.kind == LineKind.TEXT or md_title) or script_of(cand.text) != script \
+            if not (cand.kind == L.TEXT or md_title) or script_of(cand.text) != script \
                     or not title_like(cand.text, script) \
                     or (script == "zh" and sum(len(lines[t].text) for t in titles) + len(cand.text) > 80):
                 break
@@ -64,13 +64,13 @@ def title_blocks(lines: list[Line]) -> list[TitleBlock]:
             # A bare name line is a byline only in front matter: an affiliation, abstract or keywords follows,
             # the title is a markdown heading, or nothing comes before the title.
             k = nonblank_after(lines, i)
-            follows = k is not None and (lines[k].kind == LineKind.LABEL or is_affiliation(lines[k].text))
-            md_title = lines[titles[0]].kind == LineKind.HEADING
+            follows = k is not None and (lines[k].kind == L.LABEL or is_affiliation(lines[k].text))
+            md_title = lines[titles[0]].kind == L.HEADING
             if not (follows or md_title or nonblank_before(lines, titles[0]) is None):
                 continue
         for t in titles:
-            lines[t].kind = LineKind.TITLE
-        ln.kind = LineKind.BYLINE
+            lines[t].kind = L.TITLE
+        ln.kind = L.BYLINE
         taken.update(titles + [i])
         blocks.append(TitleBlock(titles, i, authors, affiliation, script))
     return blocks

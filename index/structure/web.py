@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from index.normalize import CJK, clean_meta
 from index.structure.genre import Genre, SegmentView
-from index.structure.records import Line, LineKind
+from index.structure.records import L, Line
 from index.structure.shapes import SENT_PUNCT, title_like
 
 # Labels of a page's metadata line; the first group can open such a line alone, the rest only next to another label.
@@ -90,40 +90,40 @@ def mark_page_lines(lines: list[Line]) -> PageMeta:
     for i, ln in enumerate(lines):
         raw = ln.raw
         if in_comment:
-            ln.kind = LineKind.JUNK
+            ln.kind = L.JUNK
             in_comment = "-->" not in raw
             continue
         if "<!--" in raw and "-->" not in raw[raw.index("<!--"):]:
-            ln.kind, in_comment = LineKind.JUNK, True
+            ln.kind, in_comment = L.JUNK, True
             continue
-        if ln.kind is LineKind.JUNK or not ln.text:
+        if ln.kind is L.JUNK or not ln.text:
             continue
         seen += 1
         t = ln.text
-        if _NAV_HINT.search(t) and _NAV.search(t) and (len(t) <= 120 or not SENT_PUNCT.search(t)) \
+        if len(t) <= 160 and _NAV_HINT.search(t) and _NAV.search(t) and (len(t) <= 120 or not SENT_PUNCT.search(t)) \
                 or ("[" in raw or "http" in raw) and _LINK_ONLY.match(raw.replace("\\", "")):
-            ln.kind = LineKind.JUNK
+            ln.kind = L.JUNK
             continue
         has_colon = "：" in t or ":" in t
-        if has_colon and (fields := meta_fields(t)) is not None:
-            ln.kind = LineKind.META
+        if has_colon and _META_LABEL.match(t) and (fields := meta_fields(t)) is not None:
+            ln.kind = L.META
             _apply(page, fields)
             if first_content is not None and first_content == _previous_content(lines, i) and not page.title \
                     and title_like(lines[first_content].text, "zh"):
-                lines[first_content].kind = LineKind.TITLE
+                lines[first_content].kind = L.TITLE
                 page.title = lines[first_content].text
             continue
         if first_content is None:
             first_content = i
             glued = _glued(t) if has_colon else None
             if glued is not None:
-                ln.kind = LineKind.META
+                ln.kind = L.META
                 page.title = glued[0]
                 _apply(page, glued[1])
                 continue
         if not page.publisher and seen <= 3 and (m := _ISSUER.match(clean_meta(raw))):
             if not re.match(r"\s{0,3}#", raw):    # a markdown title naming its issuer stays the title
-                ln.kind = LineKind.META
+                ln.kind = L.META
             page.publisher = m.group("who").strip()
     return page
 
@@ -143,7 +143,7 @@ def _front_matter(lines: list[Line]) -> None:
     for j in range(1, min(len(lines), 40)):
         if lines[j].raw.strip() == "---":
             for ln in lines[:j + 1]:
-                ln.kind = LineKind.JUNK
+                ln.kind = L.JUNK
             return
         if lines[j].raw.strip() and not re.match(r"^[\w-]+\s*:", lines[j].raw):
             return
@@ -151,7 +151,7 @@ def _front_matter(lines: list[Line]) -> None:
 
 def _previous_content(lines: list[Line], i: int) -> int | None:
     for j in range(i - 1, -1, -1):
-        if lines[j].text and lines[j].kind is not LineKind.JUNK:
+        if lines[j].text and lines[j].kind is not L.JUNK:
             return j
     return None
 
