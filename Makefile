@@ -10,7 +10,7 @@ CORPUS     ?= seeds
 HOST       ?= 127.0.0.1
 PORT       ?= 7860
 
-.PHONY: setup run test eval bench bench-startup clean-index
+.PHONY: setup run test eval bench bench-milvus bench-startup clean-index
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ eval: setup
 
 bench: setup
 	$(PY) -m eval.bench
+	$(PY) -m eval.bench_milvus
+
+# Milvus beside FAISS (10k/100k chunks), both backends' quality on seeds, Ray vs one process (docs/milvus.md).
+bench-milvus: setup
+	$(PY) -m eval.bench_milvus
 
 # `make run` to the first answer, over HTTP and in Chromium (about 2 min); part of `make bench` too.
 bench-startup: setup

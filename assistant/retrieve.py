@@ -162,19 +162,27 @@ def rank(index: LoadedIndex, q: Query, cfg: AskConfig, trace: Trace | None = Non
     """
     clock = Clock(trace)
     rankings, weights = [], []
-    if q.mode in ("hybrid", "dense"):
+    # Milvus fuses dense + BM25 by RRF in the server (index.milvus_store); English questions keep the local
+    # fusion, since their script penalty reorders the dense ranking before it is fused.
+    engine = index.stored.dense
+    server = q.mode == "hybrid" and not q.latin and getattr(engine, "fuses", lambda c: False)(cfg)
+    if q.mode in ("hybrid", "dense") and not server:
         rankings.append(dense_step(index, q, cfg))
         weights.append(cfg.dense_weight)
         clock.lap("rank: dense")
         rankings.append(sentence_step(index, q, cfg))
         weights.append(cfg.sentence_weight_latin if q.latin else cfg.sentence_weight)
         clock.lap("rank: sentences")
-    if q.mode in ("hybrid", "bm25"):
+    if q.mode in ("hybrid", "bm25") and not server:
         _, ids = sparse_ranking(bm25_scores(index, list(q.terms)), cfg.candidates, q.allowed)
         rankings.append(ids)
         weights.append(cfg.bm25_weight_latin if q.latin else cfg.bm25_weight)
         clock.lap("rank: bm25")
-    scores, ids = rrf(rankings, weights, cfg.rrf_k)
+    if server:
+        scores, ids = engine.hybrid(q, cfg, sentence_step(index, q, cfg))
+        clock.lap("rank: milvus hybrid")
+    else:
+        scores, ids = rrf(rankings, weights, cfg.rrf_k)
     scores, ids = demote_blocks(index, scores, ids, [b for b in cfg.demoted_blocks if b not in q.include])
     keep = one_per_front_block(index, ids)
     clock.lap("rank: fusion")

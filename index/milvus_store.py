@@ -407,6 +407,50 @@ class MilvusSearch:
         return _ordered([h["distance"] for h in hits], [h["entity"][self.row_field] for h in hits])
 
 
+    @staticmethod
+    def fuses(cfg) -> bool:
+        """Whether Milvus can fuse this configuration's dense + BM25 rankings exactly as the local index does:
+        its RRF is unweighted, so BM25's weight must be a whole multiple (1..8) of the dense one's."""
+        ratio = cfg.bm25_weight / cfg.dense_weight if cfg.dense_weight > 0 else 0.0
+        return 1 <= round(ratio) <= 8 and abs(ratio - round(ratio)) < 1e-9
+
+    def hybrid(self, q, cfg, sentence_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The hybrid ranking of a question, fused by reciprocal rank in Milvus: (scores, rows), best first.
+
+        One `hybrid_search` on the chunks collection: the passage-vector request and the BM25 request, fused by
+        Milvus' RRFRanker(k = cfg.rrf_k). RRF there is unweighted, so BM25's weight (twice the dense one's) is
+        given by sending its request that many times (`fuses`): the sum over requests of 1/(k + rank) is then
+        dense_weight/(k + r_dense) + bm25_weight/(k + r_bm25) up to the factor dense_weight, the local fusion.
+        The sentence ranking (a search of the sentences collection, grouped by chunk) is added here with its
+        weight: Milvus fuses requests on one collection only.
+        """
+        from pymilvus import AnnSearchRequest, RRFRanker
+
+        st, k = self.st, cfg.rrf_k
+        expr = _row_filter("row", q.allowed) or None
+        n = min(cfg.candidates, self.ntotal if q.allowed is None else len(q.allowed))
+        fused: dict[int, float] = {}
+        if n > 0:
+            reqs = [AnnSearchRequest([np.asarray(q.vector, np.float32).tolist()], "vec",
+                                     {"metric_type": "IP", "params": {"ef": max(st.config.ef_search, n)}}, n,
+                                     expr=expr)]
+            codes = " ".join(token_code(t) for t in q.terms)
+            if codes:
+                copies = int(round(cfg.bm25_weight / cfg.dense_weight))
+                reqs += [AnnSearchRequest([codes], "sparse", {"metric_type": "BM25"}, n, expr=expr)] * copies
+            hits = st.call("hybrid_search", self.collection, reqs, RRFRanker(k), limit=2 * n,
+                           output_fields=["row"])[0]
+            fused = {int(h["entity"]["row"]): cfg.dense_weight * float(h["distance"]) for h in hits}
+        for rank, i in enumerate(np.asarray(sentence_ids).tolist(), start=1):
+            fused[i] = fused.get(i, 0.0) + cfg.sentence_weight / (k + rank)
+        if not fused:
+            return np.zeros(0, np.float64), np.zeros(0, np.int64)
+        ids = np.fromiter(fused.keys(), dtype=np.int64, count=len(fused))
+        scores = np.fromiter(fused.values(), dtype=np.float64, count=len(fused))
+        order = np.lexsort((ids, -scores))
+        return scores[order], ids[order]
+
+
 class MilvusBM25:
     """Milvus' BM25 full-text search behind the two bm25s calls the retriever makes."""
 
