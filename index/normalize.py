@@ -52,6 +52,10 @@ _HTML_BITS = re.compile(r"<!--.*?(?:-->|$)|^.*?-->|</?[A-Za-z][A-Za-z0-9]*(?:\s[
 _NUMBER_GAP = re.compile(r"^(第[一二三四五六七八九十百千零〇两0-9０-９]{1,8}[条章节编](?:之[一二三四五六七八九十]{1,3})?)"
                          r"([ \u3000\u00a0\t]+)(?=\S)")
 
+_HAS_CJK = re.compile(f"[{CJK}]")
+_CJK_START = re.compile(f"^[{CJK}（《“【]")
+_CJK_END = re.compile(f"[{CJK}{CJK_PUNCT}]$")
+_LATIN = re.compile(r"[A-Za-z]{2}")
 _PARENTHETICAL = re.compile(r"^[（(][^（()）\n]{2,120}[）)]$")
 _BARE_NUMBER = re.compile(r"^第[一二三四五六七八九十百千零〇两0-9]{1,8}条(?:之[一二三四五六七八九十]{1,3})?$")
 _MD_ESCAPE = re.compile(r"\\([\[\]|*_#<>()`!\\-])")
@@ -205,13 +209,15 @@ def split_wrapped(lines: Sequence[str], breaks_before: Callable[[str], bool] | N
     """Group cleaned, non-blank lines into paragraphs; returns `[start, end)` index ranges.
 
     A paragraph ends after a line that ends a sentence, and before a line for which `breaks_before` is true
-    (default: a numbered list item). Every other line break is a hard wrap and is joined.
+    (default: a numbered list item), or where the script switches: a line with no Chinese at all next to one
+    that meets it with Chinese (`General Program` / `中国共产党是……`: a wrap never changes language). Every other
+    line break is a hard wrap and is joined.
     """
     starts_new = breaks_before if breaks_before is not None else (lambda s: bool(LIST_ITEM.match(s)))
     ranges: list[tuple[int, int]] = []
     begin = 0
     for i, line in enumerate(lines):
-        if i > begin and starts_new(line):
+        if i > begin and (starts_new(line) or _switches_script(lines[i - 1], line)):
             ranges.append((begin, i))
             begin = i
         if ends_sentence(line):
@@ -220,6 +226,14 @@ def split_wrapped(lines: Sequence[str], breaks_before: Callable[[str], bool] | N
     if begin < len(lines):
         ranges.append((begin, len(lines)))
     return ranges
+
+
+def _switches_script(before: str, after: str) -> bool:
+    if not before or not after:
+        return False
+    if _CJK_START.match(after):
+        return bool(_LATIN.search(before)) and not _HAS_CJK.search(before)
+    return bool(_CJK_END.search(before)) and bool(_LATIN.search(after)) and not _HAS_CJK.search(after)
 
 
 def join_wrapped(raw_lines: Sequence[str], is_heading: Callable[[str], bool] | None = None) -> list[str]:

@@ -1,5 +1,15 @@
 """The blocks pass: a segment's lines become `Block`s (paragraphs with their heading path and, in regulations,
-their 条), read through the segment's genre (`Genre.reread`)."""
+their 条), read through the segment's genre (`Genre.reread`).
+
+- Front matter is text too, so "who wrote it / where do they work / what is its DOI" can be answered: the title
+  block with the affiliation lines after it is one `front` block (title, then each byline word on a line), as
+  are the DOI line and the closing `（作者单位：……）`; abstracts, keywords and `【作者简介】` get their own kinds.
+- Lines that are not chunk text (labels, headings, bylines, metadata, dropped furniture) separate blocks
+  (`Block.run`): a chunk never spans them, so it never cites a line it does not show.
+- An article without a title is shown with its first section heading as a fallback title (`title_is_fallback`),
+  else its first sentence; never a 章, a bracketed part name or a date. A markdown `# 标题` opening the text is
+  a printed title: it also heads the path of an article, not of a regulation, notice or page.
+"""
 from __future__ import annotations
 
 import re

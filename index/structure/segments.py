@@ -1,5 +1,17 @@
-"""Segments: the file is cut into pieces (title blocks, and body runs between closings, dates and news marks),
-then each body gets its title block where the layout allows (see the package docstring)."""
+"""Segments of a file: where one article (or notice, or news item) ends and the next begins.
+
+- The file is cut into pieces: each title block, and the body runs between title blocks, closings
+  (`（作者单位：……）` closes an article), lone date lines (`2025 年 4月 10日` closes a notice) and news marks
+  (`（上接1版）` with the line before it opens a news item).
+- A title block normally opens the body after it. It closes the body before it instead when that body is open
+  (not ended by a closing), has no title, and shares more vocabulary with the title than the body after it
+  (`Affinity`, tf-idf of character bigrams); a file that starts with untitled text breaks ties that way (titles
+  printed after their articles).
+- A title block followed directly by another one was displaced by the layout; it goes to the untitled article
+  whose text it matches best.
+- An English title block joins the Chinese article whose title block follows it with only English front matter
+  between, or else (English matter printed at the end) the Chinese article before it.
+"""
 from __future__ import annotations
 
 import math

@@ -1,5 +1,14 @@
-"""Line shapes: what a single line looks like, as pure functions and patterns (numbering styles, headings,
-labels, bylines, names, affiliations). No state: the passes (lines, titles, segments, blocks) call these."""
+"""Line shapes: what a single line looks like, as pure functions and patterns. No state: the passes call these.
+
+- Headings: markdown `#`, numbered (`一、` `（一）` `1、` `1.` `1.1` `3.1.1` `1 引言` `（1）` `①` `第一章`),
+  bare `引言`/`结语`/`参考文献`…, whole-line bold, a whole-line bracketed part name (`【案例简介】`). A numbered line is
+  a heading only when it is short and has no sentence punctuation; `（一）优势。1.……` is a run-in heading (it
+  also stays in its paragraph), but `（六）其他人员。` alone is an enumerated item. Levels follow the numbering
+  style (the order in which styles appear), not the markdown level, because extractions assign `###`
+  inconsistently; `第X编/章/节` carry their level in the word (编 1, 章 2, 节 3).
+- `第X条` (`CLAUSE`) opens a 条 of a law or regulation; labels (`摘要：` `关键词：` `DOI：`), captions, closings,
+  news marks, bylines, names and affiliations each have a shape here.
+"""
 from __future__ import annotations
 
 import re

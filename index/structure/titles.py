@@ -1,4 +1,12 @@
-"""Title blocks of journal articles: 1-3 title-like lines followed by a byline (see the package docstring)."""
+"""Title blocks of journal articles.
+
+- A title block is 1-3 title-like lines followed by a byline: `□ 刘 莹`, `姻<affiliation> <name>` (`姻` is how one
+  journal family's byline glyph comes out of the extraction), `作者：张三`, `文/赵六`, or a plain name line when an
+  affiliation or `摘要`/`关键词` follows it, the title is a markdown heading, or nothing comes before the title
+  (front matter). A name line is never a part word (`目录`, `总则`: `shapes.NOT_NAMES`).
+- An English title block (`Cheng Zeng Gengtian Du` under an English title) is found the same way; `segments`
+  joins it to its Chinese block.
+"""
 from __future__ import annotations
 
 import re

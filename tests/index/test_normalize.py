@@ -96,6 +96,16 @@ def test_split_wrapped_ranges_cover_every_line_once():
     assert [i for a, b in ranges for i in range(a, b)] == list(range(len(lines)))
 
 
+@pytest.mark.parametrize("lines, want", [
+    (["General Program", "中国共产党是中国工人阶级的先锋队。"], [(0, 1), (1, 2)]),       # a wrap never switches
+    (["中国共产党章程", "CONSTITUTION OF THE COMMUNIST PARTY", "（2017年10月24日通过）"], [(0, 1), (1, 2), (2, 3)]),
+    (["搭建线上党建平台，如党建", "APP、微信公众号等。"], [(0, 2)]),                         # mixed: a real wrap
+    (["the state-owned", "enterprises of China."], [(0, 2)]),
+])
+def test_split_wrapped_breaks_where_the_script_switches(lines, want):
+    assert split_wrapped(lines) == want
+
+
 def test_article_number_on_its_own_line_is_joined_with_a_gap():
     assert join_lines(["第一条", "为了规范管理，制定本规定。"]) == "第一条\u3000为了规范管理，制定本规定。"
     assert join_lines(["第一", "条路径"]) == "第一条路径"
