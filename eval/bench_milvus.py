@@ -148,10 +148,10 @@ def scale_point(n: int, shape, server: MilvusServer, cfg: ScaleConfig, n_queries
     lat, got = [], []
     for q in queries:
         t = time.perf_counter()
-        hits = client.search(name, data=[q.tolist()], anns_field="vec", limit=cfg.k,
+        hits = client.search(name, data=[q.tolist()], anns_field="vec", limit=cfg.k, output_fields=["row"],
                              search_params={"metric_type": "IP", "params": {"ef": max(mcfg.ef_search, cfg.k)}})[0]
         lat.append(time.perf_counter() - t)
-        got.append(np.asarray([h["id"] for h in hits]))
+        got.append(np.asarray([h["entity"]["row"] for h in hits]))
     blat = []
     for qt in synthetic_queries(cfg, rng)[:n_queries]:
         t = time.perf_counter()
@@ -287,6 +287,8 @@ def render(result: dict) -> str:
                   "|---:|---:|---:|---:|",
                   f"| {r['texts']} | {r['local_s']} ({r['local_texts_per_s']}) | {r['ray_2_workers_s']} "
                   f"({r['ray_texts_per_s']}) | {r['min_cosine_local_vs_ray']} |", ""]
+    if result.get("kept_from"):
+        lines += [f"Parts kept from earlier runs: {result['kept_from']}.", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -297,6 +299,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--skip-ray", action="store_true")
     p.add_argument("--ray-texts", type=int, default=512)
     p.add_argument("--model", default=None)
+    p.add_argument("--keep", action="store_true", help="keep parts skipped in this run from the previous results")
     args = p.parse_args(argv)
     result: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                     "revision": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
@@ -319,7 +322,13 @@ def main(argv: list[str] | None = None) -> None:
                 stored = store.load(tmp / "local")
                 shape = gaussian_factor(fit_gaussian(stored.sentence_vectors))
             except Exception:
-                _log("  (no local seeds index: isotropic random vectors)")
+                pass
+            if shape is None and args.sizes:
+                # the model's own vectors of 400 seed paragraphs give the synthetic vectors their shape
+                lines = [ln.strip() for f in sorted((ROOT / "seeds").glob("*.txt")) + sorted((ROOT / "seeds").glob("*.md"))
+                         for ln in f.read_text(encoding="utf-8").splitlines() if len(ln.strip()) > 20][:400]
+                shape = gaussian_factor(fit_gaussian(np.concatenate(
+                    [embedder.encode_documents(lines[i:i + 32]) for i in range(0, len(lines), 32)])))
             for n in [int(x) for x in args.sizes.split(",") if x]:
                 _log(f"scale: {n:,} chunks ...")
                 result.setdefault("scale", []).append(scale_point(n, shape, server, ScaleConfig()))
@@ -337,6 +346,13 @@ def main(argv: list[str] | None = None) -> None:
             texts = texts or [f"国有企业党建工作与生产经营深度融合的第{i}种做法。" for i in range(args.ray_texts)]
             result["ray"] = ray_throughput(texts, args.model)
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.keep and (RESULTS / "bench_milvus.json").exists():
+        # parts not measured in this run are kept from the previous one (their own date is in "parts")
+        old = json.loads((RESULTS / "bench_milvus.json").read_text(encoding="utf-8"))
+        for part in ("quality", "scale", "ray"):
+            if part not in result and part in old:
+                result[part] = old[part]
+                result.setdefault("kept_from", {})[part] = old.get("date")
     (RESULTS / "bench_milvus.json").write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
     (RESULTS / "bench_milvus.md").write_text(render(result), encoding="utf-8")
     print(render(result))

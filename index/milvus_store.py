@@ -246,7 +246,7 @@ class MilvusStore:
             raise CorruptIndexError(f"no index at {self.location}; run `assistant build --backend ...` first")
         gen = self.live_generation()
         rows = sorted(self._iterate(f"{gen}_chunks", ["row", "chunk"]), key=lambda r: r["row"])
-        sents = sorted(self._iterate(f"{gen}_sentences", ["sid", "chunk_row", "start", "end", "key", "vec"]),
+        sents = sorted(self._iterate(f"{gen}_sentences", ["sid", "chunk_row", "start", "end"]),
                        key=lambda r: r["sid"])
         n, m = manifest["counts"]["chunks"], manifest["counts"]["sentences"]
         if len(rows) != n or len(sents) != m or [r["row"] for r in rows] != list(range(n)):
@@ -256,12 +256,14 @@ class MilvusStore:
         chunks = tuple(Chunk.from_dict(r["chunk"]) for r in rows)
         sentences = np.asarray([(r["chunk_row"], r["start"], r["end"]) for r in sents], dtype=np.int32).reshape(-1, 3)
         dim = int(manifest["embedder"]["dim"])
-        svectors = _matrix([r["vec"] for r in sents], dim)
+        # Sentence vectors stay in Milvus (5 KB a chunk: most of an index): the evidence stage fetches the few
+        # sentences of the passages it shows.
+        svectors = MilvusVectors(self, f"{gen}_sentences", m, dim)
         terms = tuple(manifest["tokenizer_terms"])
         dense = MilvusSearch(self, f"{gen}_chunks", "row", n)
         return StoredIndex(Path(gen), manifest, chunks, np.zeros((0, dim), np.float32), dense,
                            MilvusBM25(self, f"{gen}_chunks", n), terms, sentences, svectors,
-                           {"chunks": [], "sentences": [r["key"] for r in sents]},
+                           {"chunks": [], "sentences": []},   # the build's cache reads load_vectors
                            sentence_search=MilvusSearch(self, f"{gen}_sentences", "sid", m))
 
 
@@ -449,6 +451,39 @@ class MilvusSearch:
         scores = np.fromiter(fused.values(), dtype=np.float64, count=len(fused))
         order = np.lexsort((ids, -scores))
         return scores[order], ids[order]
+
+
+class MilvusVectors:
+    """Rows of a vector field read from Milvus when sliced (`vectors[a:b]`), remembered a while; a numpy view."""
+
+    MEMO = 4096
+
+    def __init__(self, st: MilvusStore, collection: str, n: int, dim: int):
+        self.st, self.collection, self.shape = st, collection, (n, dim)
+        self._memo: dict[tuple[int, int], np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key) -> np.ndarray:
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError(f"sentence vectors in Milvus are read by contiguous slices, got {key!r}")
+        a, b, _ = key.indices(self.shape[0])
+        if b <= a:
+            return np.zeros((0, self.shape[1]), np.float32)
+        hit = self._memo.get((a, b))
+        if hit is None:
+            rows = self.st.call("query", self.collection, filter=f"sid >= {a} and sid < {b}",
+                                output_fields=["sid", "vec"])
+            rows = sorted(rows, key=lambda r: r["sid"])
+            if [r["sid"] for r in rows] != list(range(a, b)):
+                raise CorruptIndexError(f"corrupt index at {self.st.location}: sentences {a}..{b - 1} are missing "
+                                        "from Milvus; run `assistant build --force --backend ...`")
+            hit = _matrix([r["vec"] for r in rows], self.shape[1])
+            if len(self._memo) >= self.MEMO:
+                self._memo.clear()
+            self._memo[(a, b)] = hit
+        return hit
 
 
 class MilvusBM25:
