@@ -26,9 +26,10 @@ from index.readers import ReadContext, Unreadable
 
 log = logging.getLogger(__name__)
 
-OCR_VERSION = 1          # bump when the boxes made for the same page change (models, DPI, rules): caches re-OCR
+OCR_VERSION = 2          # bump when the boxes made for the same page change (models, DPI, rules): caches re-OCR
 DPI = 150                # rapidocr scales anything over 2000 px down anyway (Global.max_side_len); A4 at 150 dpi fits
 MAX_SIDE = 2000          # pixels: a poster-sized page is rendered smaller instead of into a huge bitmap
+DET_SIDE = 1280          # pixels of the longer side that text detection works on
 MIN_SCORE = 0.5          # recognition confidence below which a line is noise (specks, stamps)
 THREADS = max(1, min(2, os.cpu_count() or 1))
 
@@ -51,6 +52,10 @@ def new_engine():
     params: dict = {"Global.log_level": "error",
                     # Scans are upright; the orientation classifier would cost a pass over every line.
                     "Global.use_cls": False,
+                    # Detection on the page scaled to 1280 px (rapidocr's default scales it up to >= 736 px on the
+                    # short side, i.e. runs on all 1240x1754): 3x faster detection, same characters recognised
+                    # on a dev page (recognition works on crops of the full-resolution render either way).
+                    "Det.limit_type": "max", "Det.limit_side_len": DET_SIDE,
                     "EngineConfig.onnxruntime.intra_op_num_threads": THREADS,
                     "EngineConfig.onnxruntime.inter_op_num_threads": 1}
     for key, name in MODELS.items():
@@ -156,8 +161,17 @@ def ocr_pages(pdf, wanted: Sequence[int], ctx: ReadContext) -> Iterator[tuple[in
                 page = pdf[p]
                 try:
                     boxes = recognize(page)
+                except Unreadable:
+                    raise
+                except Exception as e:     # one page the engine chokes on costs that page, not the file
+                    log.warning("OCR failed on page %d: %s: %s", p + 1, type(e).__name__, e)
+                    boxes = None
                 finally:
                     page.close()
+                if boxes is None:
+                    bar.update(1)
+                    yield p, []
+                    continue
                 store(ctx, p, boxes)
             bar.update(1)
             if tell:

@@ -141,9 +141,9 @@ def _join_digits(m: re.Match, text: str) -> str:
     return m.group(0)
 
 
-def _bad(ch: str) -> bool:
-    cp = ord(ch)
-    return 0xE000 <= cp <= 0xF8FF or cp == 0xFFFD or unicodedata.category(ch) == "Cc"
+def _bad(cp: int) -> bool:
+    # private use (a font without a usable ToUnicode map), the replacement character, control characters
+    return 0xE000 <= cp <= 0xF8FF or cp == 0xFFFD or cp < 0x20 or 0x7F <= cp < 0xA0
 
 
 def _text_runs(textpage, page_height: float) -> tuple[list[Run], int, int]:
@@ -192,7 +192,7 @@ def _text_runs(textpage, page_height: float) -> tuple[list[Run], int, int]:
         h = cb - ct
         if h <= 0 or cr < cl:
             continue
-        if _bad(ch):
+        if _bad(cp):
             bad += 1
             continue
         good += 1

@@ -383,3 +383,28 @@ def test_dev_corpus_pdfs_index_cleanly(dev_corpus, tmp_path):
     guofa = next(f.document for f in files if f.rel.startswith("guofa"))
     page_of = {line: page for line, page in zip(guofa.lines, guofa.pages)}
     assert page_of["三、强化基础支撑能力"] == 2 and page_of["四、组织实施"] == 3
+
+
+def test_a_page_the_ocr_engine_fails_on_costs_that_page_only(pdf_fixtures, tmp_path, monkeypatch):
+    import numpy as np
+
+    class Found:
+        boxes = np.array([[[10, 10], [200, 10], [200, 30], [10, 30]]], dtype=np.float32)
+        txts, scores = ("第二页识别出的文字",), (0.99,)
+
+    calls = []
+
+    def fake_engine():
+        def run(img):
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("onnxruntime: bad allocation")
+            return Found()
+        return run
+
+    monkeypatch.setattr(ocr_mod, "engine", fake_engine)
+    data = pdf_fixtures.blank_scan(tmp_path / "scan.pdf", 2).read_bytes()
+    ctx = ReadContext("f" * 64, tmp_path, False, ".pdf")
+    doc = pdf_mod.read(data, ctx)
+    assert doc.lines == ("第二页识别出的文字",) and doc.pages == (2,) and doc.ocr_pages == (1, 2)
+    assert sorted(p.name for p in (tmp_path / "ocr" / ("f" * 64)).iterdir()) == ["page-0002.json"]
