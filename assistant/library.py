@@ -320,7 +320,10 @@ class _Upload:
 
 def add_documents(assistant, files: Sequence, *, replace: bool = False, limits: UploadLimits = UploadLimits(),
                   on_progress: Progress | None = None) -> AddReport:
-    """Check `files` (paths, or (name, bytes) pairs), copy the good ones into the corpus folder, re-index.
+    """Check `files` (paths, (name, bytes) or (name, path) pairs), copy the good ones into the corpus, re-index.
+
+    A pair's name is the one checked and used (a browser upload: the name the user's file had; Gradio stores
+    its copy under another).
 
     Files that fail a check are refused with the reason and the others still added. A name that already
     exists raises NameClashError before anything is written, unless `replace`. Questions keep being answered
@@ -402,7 +405,7 @@ def _gather(items: list, limits: UploadLimits) -> tuple[list[_Upload], list[Refu
     total = 0
     seen: set[str] = set()
     for item in items:
-        label, data, size = _label_and_size(item)
+        label, data, size, path = _label_and_size(item)
         try:
             if size is None:
                 raise UploadError(f"{label}: cannot read the file")
@@ -417,7 +420,7 @@ def _gather(items: list, limits: UploadLimits) -> tuple[list[_Upload], list[Refu
             if name.lower() in seen:
                 raise UploadError(f"{label}: given twice in one request")
             if data is None:
-                data = _read_path(item)
+                data = _read_path(path, label)
             check_content(name, data)
         except UploadError as e:
             refused.append(Refused(label if isinstance(label, str) else repr(label), _reason(e, label)))
@@ -433,24 +436,30 @@ def _reason(err: UploadError, label) -> str:
     return msg[len(prefix):] if isinstance(label, str) and msg.startswith(prefix) else msg
 
 
-def _label_and_size(item) -> tuple[str, bytes | None, int | None]:
-    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], (bytes, bytearray)):
-        return item[0], bytes(item[1]), len(item[1])
-    path = Path(item)
+def _label_and_size(item) -> tuple[str, bytes | None, int | None, Path | None]:
+    """(name, bytes if given, size, path to read): the size is known before anything is read."""
+    if isinstance(item, tuple) and len(item) == 2:
+        label, what = item
+        if isinstance(what, (bytes, bytearray)):
+            return label, bytes(what), len(what), None
+        path = Path(what)
+    else:
+        path = Path(item)
+        label = path.name or str(item)
     try:
         st = path.stat()
     except OSError:
-        return path.name or str(item), None, None
+        return label, None, None, None
     if not path.is_file():
-        return path.name or str(item), None, None
-    return path.name, None, st.st_size
+        return label, None, None, None
+    return label, None, st.st_size, path
 
 
-def _read_path(item) -> bytes:
+def _read_path(path: Path, label: str) -> bytes:
     try:
-        return Path(item).read_bytes()
+        return path.read_bytes()
     except OSError as e:
-        raise UploadError(f"{Path(item).name}: cannot read ({e.strerror or e})") from None
+        raise UploadError(f"{label}: cannot read ({e.strerror or e})") from None
 
 
 def _check_target(corpus: Path, u: _Upload) -> str | None:

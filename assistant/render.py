@@ -230,7 +230,7 @@ def document_html(detail) -> str:
         loc = f" · {_esc(c.locator)}" if c.locator else ""
         parts.append(f'<div class="pa-doc-chunk"><div class="pa-doc-where">{badges}{_esc(where)}{loc}</div>'
                      f'<div class="pa-doc-text">{_esc(c.text)}</div></div>')
-    return (f'<div class="pa-doc"><div class="pa-title">{_esc(info.title or info.name)}</div>{warn}'
+    return (f'<div class="pa-doc"><div class="pa-doc-title">{_esc(info.title or info.name)}</div>{warn}'
             f'<dl class="pa-doc-meta">{dl}</dl><div class="pa-doc-body">{"".join(parts)}</div></div>')
 
 

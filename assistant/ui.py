@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.data_classes import ListFiles
 
 from assistant import export, library, render
 from assistant.errors import AssistantError
@@ -141,10 +142,14 @@ CSS = """
 .pa-export .pa-copy { font-size: 13px; padding: 3px 12px; }
 .pa-export-data { display: none !important; }
 .pa-lib-scroll { overflow-x: auto; }
-.pa-lib-table { width: 100%; border-collapse: collapse; font-size: 13.5px; }
-.pa-lib-table th { text-align: left; font-weight: 600; color: var(--body-text-color-subdued);
-  border-bottom: 1px solid var(--border-color-primary); padding: 6px 8px; white-space: nowrap; }
-.pa-lib-table td { border-bottom: 1px solid var(--border-color-primary); padding: 6px 8px; vertical-align: top; }
+.pa-lib-table, .pa-lib-table * { border-left: none !important; border-right: none !important; }
+.pa-lib-table { width: 100%; border-collapse: collapse; font-size: 13.5px; border: none !important; }
+.pa-lib-table th, .pa-lib-table td { border: none !important; border-bottom: 1px solid var(--border-color-primary) !important;
+  padding: 6px 8px; vertical-align: top; background: none; }
+.pa-lib-table th { text-align: left; font-weight: 600; color: var(--body-text-color-subdued); white-space: nowrap; }
+.pa-lib-table tbody tr:hover td { background: var(--background-fill-secondary); }
+.pa-doc-title { font-weight: 700; font-size: 17px; }
+#pa-upload-note { font-size: 12.5px; color: var(--body-text-color-subdued); }
 .pa-lib-title { min-width: 200px; }
 .pa-lib-t { font-weight: 600; }
 .pa-lib-name { font-size: 12px; color: var(--body-text-color-subdued); overflow-wrap: anywhere; }
@@ -173,6 +178,11 @@ CSS = """
 .pa-libmsg-warn { background: #fff7ed; border: 1px solid #fdba74; color: #9a3412; }
 .pa-libmsg-error { background: #fef2f2; border: 1px solid #fca5a5; color: #991b1b; }
 @media (max-width: 640px) {
+  /* the library table keeps title, authors, genre, format and chunks on a phone; date and pages are in the
+     document view */
+  .pa-lib-table th:nth-child(5), .pa-lib-table td:nth-child(5),
+  .pa-lib-table th:nth-child(6), .pa-lib-table td:nth-child(6) { display: none; }
+  .pa-lib-title { min-width: 140px; }
   #pa-chat .message-row.panel { padding-left: 8px; padding-right: 8px; }
   #pa-chat .example { padding: 8px 12px; }
   #pa-chat .placeholder { padding: 0 16px; }
@@ -527,6 +537,21 @@ def build_ui(assistant: Any, uploads: UploadLimits | None = None) -> gr.Blocks:
     return demo
 
 
+class NamedFiles(gr.File):
+    """gr.File whose handler gets (name as the browser sent it, Gradio's stored copy) pairs.
+
+    Gradio stores an upload under the last part of its name only, so `../../x.txt` would arrive as a harmless
+    `x.txt`; the library checks the name the user's file really had and refuses it with the reason.
+    """
+    is_template = True        # drawn by Gradio's own File component
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        items = list(payload) if isinstance(payload, ListFiles) else [payload]
+        return [(f.orig_name or Path(f.path).name, self._process_single_file(f)) for f in items]
+
+
 @dataclass
 class _LibraryTab:
     refresh: Callable[[], tuple]    # the list, the "open" choices and the chat's scope choices, as they are now
@@ -549,9 +574,11 @@ def _library_tab(assistant: Any, uploads: UploadLimits | None, scope: gr.Dropdow
                 gr.Markdown(READ_ONLY, elem_id="pa-lib-readonly")
             else:
                 mb = uploads.max_file_bytes / library.MB
-                files = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
-                                label=f"拖放或选择文件：PDF、Word、网页、TXT、MD（每个不超过 {mb:g} MB）",
-                                elem_id="pa-upload", height=160)
+                files = NamedFiles(file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
+                                label="添加文献：拖放或选择文件", elem_id="pa-upload", height=170)
+                gr.Markdown(f"PDF、Word（.docx）、网页（.html）、TXT、MD，可多选；每个不超过 {mb:g} MB。"
+                            "文件先检查（按内容而非扩展名），再复制到语料文件夹并更新索引；更新期间仍可提问。",
+                            elem_id="pa-upload-note")
                 add_btn = gr.Button("添加到文献库", variant="primary", elem_id="pa-add")
                 replace_btn = gr.Button("替换同名文件并添加", variant="stop", visible=False, elem_id="pa-replace")
                 status = gr.HTML("", elem_id="pa-lib-status")
@@ -584,13 +611,14 @@ def _library_tab(assistant: Any, uploads: UploadLimits | None, scope: gr.Dropdow
     writes = dict(concurrency_limit=1, concurrency_id="library", **private)
     skips = (gr.skip(),) * 4
 
-    def add(paths: list[str] | None, q: str, replace: bool = False) -> Iterator[tuple]:
-        paths = [str(p) for p in (paths or [])]
-        if not paths:
+    def add(uploaded: list[tuple[str, str]] | None, q: str, replace: bool = False) -> Iterator[tuple]:
+        uploaded = [(str(name), str(path)) for name, path in (uploaded or [])]
+        paths = [path for _, path in uploaded]
+        if not uploaded:
             yield render.library_message_html("warn", "请先拖放或选择要添加的文件"), gr.update(visible=False), *skips
             return
         if not replace:
-            taken = library.clashes(assistant, [Path(p).name for p in paths])
+            taken = library.clashes(assistant, [name for name, _ in uploaded])
             if taken:
                 yield (render.library_message_html(
                     "warn", "文献库中已有同名文件，是否替换？",
@@ -598,7 +626,7 @@ def _library_tab(assistant: Any, uploads: UploadLimits | None, scope: gr.Dropdow
                     gr.update(visible=True), *skips)
                 return
         outcome: dict = {}
-        for bar in in_background(lambda hook: assistant.add_documents(paths, replace=replace, limits=uploads,
+        for bar in in_background(lambda hook: assistant.add_documents(uploaded, replace=replace, limits=uploads,
                                                                        on_progress=hook), outcome):
             yield bar, gr.update(visible=False), *skips
         _discard_uploads(paths)
@@ -628,8 +656,8 @@ def _library_tab(assistant: Any, uploads: UploadLimits | None, scope: gr.Dropdow
 
     add_outputs = [status, replace_btn, table, pick, scope, files]
     add_btn.click(add, [files, query], add_outputs, **writes)
-    def add_replacing(paths: list[str] | None, q: str) -> Iterator[tuple]:
-        yield from add(paths, q, replace=True)
+    def add_replacing(uploaded: list[tuple[str, str]] | None, q: str) -> Iterator[tuple]:
+        yield from add(uploaded, q, replace=True)
 
     replace_btn.click(add_replacing, [files, query], add_outputs, **writes)
     remove_btn.click(ask_remove, [pick], [confirm_box, confirm_text, status], **private)

@@ -347,3 +347,12 @@ def test_serve_refuses_uploads_beyond_loopback_without_auth(monkeypatch):
     assert r.exit_code == 2 and "uploads on 0.0.0.0 need --auth" in r.output
     r = run("serve", "--max-upload-mb", "0")
     assert r.exit_code == 2 and "between 0 and 10000" in r.output
+
+
+def test_name_path_pairs_are_checked_by_the_given_name(lib, tmp_path):
+    stored = tmp_path / "x.txt"          # what Gradio keeps of a browser upload named ../../x.txt
+    stored.write_text(NEW, encoding="utf-8")
+    r = lib.add_documents([("../../x.txt", stored)])
+    assert not r.added and "contains a folder" in r.refused[0].reason
+    r = lib.add_documents([("方案.md", stored)])
+    assert r.added == ("方案.md",) and (Path(lib.corpus) / "方案.md").read_text(encoding="utf-8") == NEW
