@@ -85,7 +85,7 @@ def chunk_document(doc: Document | str, source: str, config: ChunkConfig = Chunk
     if isinstance(doc, str):
         doc = Document.of_text(doc)
     out: list[Chunk] = []
-    for seg in parse_document(doc.text, doc.meta):
+    for seg in parse_document(doc.text, doc.meta, doc.format):
         out.extend(_segment_chunks(seg, source, config, doc))
     return out
 

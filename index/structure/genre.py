@@ -26,6 +26,7 @@ class SegmentView:
     closed: bool                      # a `（作者单位：……）` closing ends a piece of it
     title: str                        # the printed title found so far (markdown `#`, page title), or ""
     page: PageMeta                    # what the page furniture stated (empty for most files)
+    format: str = "txt"               # the reader the document went through (index.document.FORMATS)
 
     def count(self, kind: LineKind) -> int:
         return sum(1 for ln in self.lines if ln.kind is kind)

@@ -52,7 +52,7 @@ def cut_pieces(lines: list[Line], tbs: list[TitleBlock]) -> list[Piece]:
     i = 0
     while i < len(lines):
         ln = lines[i]
-        if ln.kind == L.BLANK:
+        if ln.kind is L.BLANK or ln.kind is L.JUNK:     # dropped furniture opens no piece
             i += 1
             continue
         if i in by_first:

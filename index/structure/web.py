@@ -100,10 +100,6 @@ def mark_page_lines(lines: list[Line]) -> PageMeta:
             continue
         seen += 1
         t = ln.text
-        if len(t) <= 160 and _NAV_HINT.search(t) and _NAV.search(t) and (len(t) <= 120 or not SENT_PUNCT.search(t)) \
-                or ("[" in raw or "http" in raw) and _LINK_ONLY.match(raw.replace("\\", "")):
-            ln.kind = L.JUNK
-            continue
         has_colon = "：" in t or ":" in t
         if has_colon and _META_LABEL.match(t) and (fields := meta_fields(t)) is not None:
             ln.kind = L.META
@@ -112,6 +108,11 @@ def mark_page_lines(lines: list[Line]) -> PageMeta:
                     and title_like(lines[first_content].text, "zh"):
                 lines[first_content].kind = L.TITLE
                 page.title = lines[first_content].text
+            continue
+        # (after the metadata test: `发布时间：…… 字号：[大] [中] [小]` is metadata with a widget on its line)
+        if len(t) <= 160 and _NAV_HINT.search(t) and _NAV.search(t) and (len(t) <= 120 or not SENT_PUNCT.search(t)) \
+                or ("[" in raw or "http" in raw) and _LINK_ONLY.match(raw.replace("\\", "")):
+            ln.kind = L.JUNK
             continue
         if first_content is None:
             first_content = i
@@ -157,14 +158,16 @@ def _previous_content(lines: list[Line], i: int) -> int | None:
 
 
 class Web(Genre):
-    """A web page (its furniture stated a source, author or date) that is not a regulation or notice: read like
-    an article, but the page title is the title and does not head the heading path."""
+    """A web page (read from HTML, or its furniture stated a source, author or date) that is not a regulation or
+    notice: read like an article, but the page title is the title and does not head the heading path. A page that
+    holds a law or a notice is read as one (its 条 and sections matter more than where it was published; the
+    citation's [EB/OL] comes from the format)."""
     name = "web"
     title_in_path = False
 
     def detect(self, view: SegmentView) -> bool:
         p = view.page
-        return bool(p.source or p.authors or p.date) and not view.titled
+        return (view.format == "html" or bool(p.source or p.authors or p.date)) and not view.titled
 
 
 WEB = Web()

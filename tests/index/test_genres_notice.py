@@ -83,3 +83,13 @@ def test_issuer_line_names_the_publisher():
     assert [b.text for b in seg.blocks] == ["为了做好某事，提出如下意见。"]
     (chunk,) = chunk_document(text, "x.md")
     assert (chunk.segment_kind, chunk.publisher) == ("notice", "中共某某委员会办公厅 某某人民政府办公厅")
+
+
+def test_signature_above_the_closing_date_is_the_publisher_and_print_links_after_it_vanish():
+    text = ("国务院关于深入实施某项行动的意见\n\n发布时间：2025-08-27 来源：中国政府网 字号：[大] [中] [小]\n\n"
+            "各省、自治区、直辖市人民政府：\n\n现就深入实施某项行动提出如下意见。\n\n国务院\n\n2025年8月21日\n\n"
+            "[打印] 仅打印内容\n")
+    segs = parse_document(text)
+    assert [(s.kind, s.title, s.date, s.publisher) for s in segs] == \
+        [("notice", "国务院关于深入实施某项行动的意见", "2025年8月21日", "国务院")]   # its own date before 发布时间
+    assert not any("打印" in b.text or "字号" in b.text for b in segs[0].blocks)

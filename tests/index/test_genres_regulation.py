@@ -33,7 +33,7 @@ REAL = [
      "留置场所的设置、管理和监督依照国家有关规定执行", ("第四章\u3000监察权限",), "第二十一条至第二十二条"),
     ("regulations/jilv_chufen_tiaoli_2023.md", "中国共产党纪律处分条例 2023", "2023年12月19日", 158,
      "（四）留党察看；", ("第一编 总则", "第二章 违纪与纪律处分"), "第七条至第八条"),
-    ("regulations/jianchafa_shishi_tiaoli_2021.md", "中华人民共和国监察法实施条例", "2021年9月20日", 287,
+    ("regulations/jianchafa_shishi_tiaoli_2021.md", "中华人民共和国监察法实施条例", "2021年7月20日", 287,   # not 自…施行
      "徇私舞弊不征、少征税款罪", ("第二章 监察机关及其职责", "第三节 监察调查"), "第二十八条至第二十九条"),
     ("regulations/dangzhang_2017_zh_en.md", "中国共产党章程", "2017年10月24日", 55,
      "国有企业党委（党组）发挥领导作用", ("第五章\u3000党的基层组织",), "第三十三条"),
@@ -180,3 +180,15 @@ def test_articles_lost_their_gap_upstream_still_open_articles_once_the_genre_is_
     text = "第一条　甲。\n第二条　乙。\n第三条　丙。\n第四条丁。\n"
     chunks = chunk_document(text, "x.txt")
     assert chunks[-1].locator.endswith("第四条")
+
+
+@pytest.mark.parametrize("adoption, date, publisher", [
+    ("（2021年12月6日中共中央政治局会议审议批准 2021年12月24日中共中央发布）", "2021年12月24日", "中共中央"),
+    ("（2021年7月20日国家监察委员会全体会议决定，自2021年9月20日起施行）", "2021年7月20日", ""),   # effective date
+    ("（2018年3月20日第十三届全国人民代表大会第一次会议通过）", "2018年3月20日", ""),
+    ("（2009年7月1日）", "2009年7月1日", ""),
+])
+def test_adoption_line_gives_date_and_publisher(adoption, date, publisher):
+    text = f"# 某某条例\n\n{adoption}\n\n第一条　甲。\n\n第二条　乙。\n\n第三条　丙。\n"
+    (seg,) = parse_document(text)
+    assert (seg.kind, seg.date, seg.publisher) == ("regulation", date, publisher)
