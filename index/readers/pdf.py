@@ -52,6 +52,7 @@ _SPACE_GAP = 0.3        # a gap wider than this between two characters of a run 
 _GUTTER_MIN = 0.5       # a column gutter is at least this wide (CSS' default column gap is 1 em, journals 1.5-2)
 _COLUMN_ROWS = 3        # a column has at least this many rows in one band (fewer: right-aligned dates, not columns)
 _FULL_ROW = 0.6         # a run this share of its column's width "fills" it; columns are mostly such rows
+_NARROW = 0.75          # a run narrower than this share of the region may be a column's (a 70/30 layout's too)
 _PARA_GAP = 0.6         # a vertical gap this much wider than the page's usual line gap marks a paragraph
 # Running headers and footers: where they may be and how often they must recur.
 _MARGIN_ZONE = 0.12     # top/bottom share of the page height
@@ -249,7 +250,7 @@ def _gutter(runs: Sequence[Run], h: float) -> tuple[float, float] | None:
         return None
     # Only runs narrower than most of the region can belong to a column; full-width ones are what the gutter
     # may be crossed by (titles, abstracts).
-    narrow = sorted((r for r in runs if r.x1 - r.x0 < _FULL_ROW * width), key=lambda r: r.x0)
+    narrow = sorted((r for r in runs if r.x1 - r.x0 < _NARROW * width), key=lambda r: r.x0)
     if len(narrow) < 2 * _COLUMN_ROWS:
         return None
     # Strips that almost no narrow run covers, inside the middle of the region. A few may cross it (a centred

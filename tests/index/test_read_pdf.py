@@ -132,6 +132,13 @@ def test_two_columns_are_read_one_after_the_other_with_full_width_lines_in_place
                      + ["通栏的图表说明文字在这里"] + [f"下左{k}" for k in range(5)] + [f"下右{k}" for k in range(5)])
 
 
+def test_a_wide_main_column_and_a_narrow_side_column_are_read_one_after_the_other():
+    runs = [_run(f"正文{k}", 60, 40 + 15 * k, 390) for k in range(10)]
+    runs += [_run(f"边栏{k}", 410, 40 + 15 * k, 540) for k in range(6)]
+    order = ["".join(r.text for r in row) for row in layout(runs)]
+    assert order == [f"正文{k}" for k in range(10)] + [f"边栏{k}" for k in range(6)]
+
+
 def test_one_column_with_right_aligned_lines_is_read_top_to_bottom():
     runs = [_run(f"正文{k}正文正文正文正文正文", 60, 40 + 15 * k, 540) for k in range(10)]
     runs += [_run("附件：", 60, 200, 100), _run("国务院", 450, 215, 540), _run("2025年8月21日", 420, 230, 540),
