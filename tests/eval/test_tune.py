@@ -1,0 +1,47 @@
+"""Leave-one-corpus-out fitting on synthetic observations: the numbers it reports can fail."""
+from eval.tune import Obs, _overlaps, fit_all, loco_abstention, mrr_table
+
+
+def _obs(corpus, support, answerable, latin=False, named=False, rank=1, kind=None):
+    return Obs(corpus, f"{corpus}-{support}-{answerable}", kind or ("direct" if answerable else "unanswerable"),
+               answerable, latin, rank if answerable else None, support, named, "")
+
+
+def _corpus(name, offset):
+    """Answerable supports 0.90..0.99 and unanswerable 0.70..0.84, all shifted by `offset` (a denser corpus)."""
+    return ([_obs(name, 0.90 + i / 100 + offset, True) for i in range(10)] +
+            [_obs(name, 0.70 + i / 100 + offset, False) for i in range(15)])
+
+
+def test_a_corpus_shifted_upwards_defeats_a_global_threshold_but_not_self_calibration():
+    obs = _corpus("a", 0.0) + _corpus("b", 0.0) + _corpus("c", 0.15)
+    # the probes of each corpus sit where its unanswerable questions do
+    probes = {"a": (0.80, 0.6), "b": (0.80, 0.6), "c": (0.94, 0.6)}
+    rows = {(r["left_out"], r["method"]): r for r in loco_abstention(obs, probes, ["a", "b", "c"])}
+    glob, own = rows[("c", "global")], rows[("c", "self")]
+    assert glob["unanswerable_flagged"] < 0.5          # fit on a and b, c's negatives score above it
+    assert own["unanswerable_flagged"] == 1.0 and own["answerable_flagged"] == 0.0
+    assert own["threshold"] > glob["threshold"]
+
+
+def test_the_named_document_rule_flags_whatever_the_support():
+    obs = _corpus("a", 0.0) + _corpus("b", 0.0) + [_obs("b", 0.99, False, named=True)]
+    rows = loco_abstention(obs, {"a": (0.8, 0.6), "b": (0.8, 0.6)}, ["a", "b"])
+    b = next(r for r in rows if r["left_out"] == "b" and r["method"] == "global")
+    assert b["n_unanswerable"] == 16 and b["unanswerable_flagged"] == 1.0
+
+
+def test_fit_all_keeps_answerable_flagged_within_the_goal():
+    obs = _corpus("a", 0.0) + _corpus("b", 0.02)
+    fitted = fit_all(obs, {"a": (0.8, 0.6), "b": (0.82, 0.6)})
+    assert 0.85 <= fitted["global_zh"] <= 0.91
+    for o in obs:
+        if o.answerable:
+            assert o.support >= fitted["global_zh"] - 0.02
+
+
+def test_overlaps_and_mrr_table():
+    assert _overlaps("dev", "dev/notices") and _overlaps("dev/notices", "dev") and not _overlaps("dev", "seeds")
+    t = mrr_table([_obs("a", 1, True, rank=1), _obs("a", 1, True, rank=2, kind="english"),
+                   _obs("a", 1, True, rank=None), _obs("a", 0, False)])
+    assert t["a"]["n"] == 3 and abs(t["a"]["all"] - 0.5) < 1e-9 and t["a"]["english"] == 0.5
