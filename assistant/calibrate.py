@@ -78,7 +78,7 @@ def probe_supports(index: retrieve.LoadedIndex, embedder, cfg: query.AskConfig,
     """
     out: dict[str, list[float]] = {}
     for script, probes in (("zh", PROBES_ZH), ("en", PROBES_EN)):
-        vectors = np.asarray(embedder.encode_queries(list(probes)), dtype=np.float32)
+        vectors = np.asarray(embedder.encode_queries([query.model_text(p, cfg) for p in probes]), dtype=np.float32)
         best = []
         for text, vec in zip(probes, vectors):
             q = query.build(text, vec, index.tokenizer, cfg, top_k=cfg.top_k, allowed=allowed)

@@ -42,6 +42,7 @@ class AskConfig:
     # BM25 list gets this weight (the English words themselves only match English text).
     bm25_weight_latin: float = 1.0
     glossary: bool = True
+    glossary_vector: bool = False
     duplicate_jaccard: float = 0.8
     demoted_blocks: tuple[str, ...] = ("references", "caption", "bio")
     # e5 rates an English question closer to any English text (here: the one English abstract) than to the
@@ -138,11 +139,23 @@ def _is_bad_char(ch: str) -> bool:
 
 def encode(text: str, embedder, tokenizer, cfg: AskConfig, *, top_k: int, mode: str = "hybrid",
            allowed: np.ndarray | None = None, include: tuple[str, ...] = ()) -> Query:
-    """The checked question -> a `Query`: one model call (on the simplified text), one jieba cut."""
+    """The checked question -> a `Query`: one model call (on `model_text`), one jieba cut."""
+    vector = embedder.encode_queries([model_text(text, cfg)])[0]
+    return build(text, vector, tokenizer, cfg, top_k=top_k, mode=mode, allowed=allowed, include=include)
+
+
+def model_text(text: str, cfg: AskConfig) -> str:
+    """What the model encodes for a question: its simplified form; for an English question with
+    cfg.glossary_vector, followed by the glossary's Chinese terms (the model then meets the Chinese passage
+    half-way; still one encoding)."""
     from index.normalize import simplified
 
-    vector = embedder.encode_queries([simplified(text)])[0]
-    return build(text, vector, tokenizer, cfg, top_k=top_k, mode=mode, allowed=allowed, include=include)
+    match = simplified(text)
+    if cfg.glossary and cfg.glossary_vector and is_latin(match):
+        zh = glossary_terms(match)
+        if zh:
+            return f"{match} {' '.join(zh)}"
+    return match
 
 
 def build(text: str, vector, tokenizer, cfg: AskConfig, *, top_k: int, mode: str = "hybrid",

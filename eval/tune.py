@@ -1,10 +1,16 @@
-"""Tune the fusion knobs and the "not found" threshold on eval/questions.jsonl.
+"""Tune the ranking knobs and calibrate "not found" leave-one-corpus-out (LOCO): fit without corpus X, measure on X.
 
-    python -m eval.tune [--index DIR]
+    python -m eval.tune [--seeds-index DIR] [--dev-index DIR] [--out eval/results/tune.md] [--quick]
 
-Every variant runs the real `Assistant.ask` (query vectors cached, so a variant costs no model calls) and is
-scored with the same metrics as eval/run.py. Prints one line per variant, best MRR@10 last, and the abstention
-precision/recall of candidate thresholds on the best passage's cosine.
+Corpora: seeds/ (its own index) and each folder of the dev corpus that indexes (regulations, notices, articles,
+web, pdf, docx, as the readers allow), searched as its own corpus through the dev index's file filter, plus the
+dev corpus as a whole. Questions: eval/questions.jsonl and the dev questions (eval/dev_questions.jsonl when
+present, else /work/shared/corpora/dev_questions.jsonl). Every question is asked of every corpus; it is
+answerable there when one of its gold anchors is in that corpus' text, otherwise it is unanswerable there (a
+question about another corpus' regulations is exactly the near-domain negative that matters most).
+
+Each observation runs the pipeline stages of `Assistant.ask` (query vectors cached: a variant costs no model
+calls). `loco_abstention` and `loco_ranking` return the rows eval/run.py can put in its report.
 """
 from __future__ import annotations
 
@@ -12,93 +18,438 @@ import argparse
 import dataclasses
 import itertools
 import json
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from eval.metrics import first_hit_rank, mrr_at_k
+from eval.metrics import first_hit_rank, is_hit, mrr_at_k
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "corpora"
+K = 10
+ANSWER_K = 5          # passages of a default ask: "not found" is judged over these
+MAX_FLAGGED = 0.05    # the goal: at most this share of answerable questions flagged not found
 
 
 class CachedQueries:
-    """Wraps an embedder so each question is encoded once across all variants."""
+    """Wraps an embedder so each question is encoded once across all variants and corpora."""
 
     def __init__(self, inner):
         self.inner, self.cache = inner, {}
         self.name, self.dim, self.fingerprint = inner.name, inner.dim, inner.fingerprint
 
     def encode_queries(self, texts):
-        missing = [t for t in texts if t not in self.cache]
+        missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
         if missing:
             for t, v in zip(missing, self.inner.encode_queries(missing)):
-                self.cache[t] = v
+                self.cache[t] = np.asarray(v, dtype=np.float32)
         return np.stack([self.cache[t] for t in texts])
 
     def encode_documents(self, texts, show_progress=False):
         return self.inner.encode_documents(texts, show_progress)
 
 
-def load_questions(path: Path = ROOT / "eval" / "questions.jsonl") -> list[dict]:
-    return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+# ---------------------------------------------------------------- questions and corpora
+
+@dataclass(frozen=True, slots=True)
+class Q:
+    id: str
+    text: str
+    kind: str              # direct / paraphrased / english / keyword / unanswerable
+    anchors: tuple[str, ...]
+    origin: str            # which question set
 
 
-def score(a, questions, **knobs) -> dict:
-    a.config = dataclasses.replace(a.config, **knobs)
-    by_kind: dict[str, list[float]] = {}
-    for q in questions:
-        if not q["anchors"]:
+def load_questions(path: Path, origin: str) -> list[Q]:
+    """Either format: eval/questions.jsonl ({question, kind, anchors}) or the dev set ({q, kind, gold})."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
             continue
-        ans = a.ask(q["question"], top_k=10)
-        rank = first_hit_rank([p.text for p in ans.passages], q["anchors"])
-        by_kind.setdefault(q["kind"], []).append(mrr_at_k(rank, 10))
-    out = {k: float(np.mean(v)) for k, v in sorted(by_kind.items())}
-    out["all"] = float(np.mean([x for v in by_kind.values() for x in v]))
+        d = json.loads(line)
+        kind = d["kind"]
+        kind = "unanswerable" if kind in ("negative", "unanswerable") else kind
+        out.append(Q(str(d["id"]), d.get("question") or d["q"], kind, tuple(d.get("anchors") or d.get("gold") or ()),
+                     origin))
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--index", default=None)
-    args = ap.parse_args()
+def question_pool() -> list[Q]:
+    qs = load_questions(ROOT / "eval" / "questions.jsonl", "seeds")
+    dev = ROOT / "eval" / "dev_questions.jsonl"
+    dev = dev if dev.is_file() else SHARED / "dev_questions.jsonl"
+    if dev.is_file():
+        qs += load_questions(dev, "dev")
+    return qs
+
+
+@dataclass
+class Corpus:
+    name: str
+    assistant: object              # an opened Assistant
+    allowed: np.ndarray | None     # chunk rows of this corpus in the assistant's index (None: all)
+    folder: Path
+
+    @property
+    def index(self):
+        return self.assistant.loaded
+
+    def rows(self) -> np.ndarray:
+        return np.arange(len(self.index.stored.chunks)) if self.allowed is None else self.allowed
+
+    def answerable(self, q: Q) -> bool:
+        if not q.anchors or q.kind == "unanswerable":
+            return False
+        chunks = self.index.stored.chunks
+        return any(is_hit(chunks[int(r)].text, q.anchors) for r in self.rows())
+
+    def names(self) -> tuple[str, ...]:
+        from assistant.retrieve import document_names
+
+        chunks = self.index.stored.chunks
+        return document_names([chunks[int(r)] for r in self.rows()])
+
+
+def corpora(seeds: object, dev: object | None, dev_folder: Path) -> list[Corpus]:
+    """seeds/, each indexed top-level folder of the dev corpus, and the dev corpus whole."""
+    out = [Corpus("seeds", seeds, None, ROOT / "seeds")]
+    if dev is None:
+        return out
+    by_folder: dict[str, list[int]] = {}
+    for i, c in enumerate(dev.loaded.stored.chunks):
+        by_folder.setdefault(c.source.split("/")[0], []).append(i)
+    for folder, rows in sorted(by_folder.items()):
+        out.append(Corpus(f"dev/{folder}", dev, np.asarray(rows, dtype=np.int64), dev_folder / folder))
+    out.append(Corpus("dev", dev, None, dev_folder))
+    return out
+
+
+# ---------------------------------------------------------------- observations
+
+@dataclass(frozen=True, slots=True)
+class Obs:
+    corpus: str
+    qid: str
+    kind: str
+    answerable: bool
+    latin: bool
+    rank: int | None           # first hit in the top 10 (answerable only)
+    support: float             # best support among the first ANSWER_K passages
+    named_missing: bool        # names a 《document》 this corpus does not hold
+    top1: str                  # chunk id of the first passage
+
+
+def observe(corpus: Corpus, q: Q, cfg, text: str | None = None) -> Obs:
+    """One question over one corpus through the stages of `ask` (encode, rank, collapse, evidence)."""
+    from assistant import evidence, query, retrieve
+
+    a, index = corpus.assistant, corpus.index
+    text = text or q.text
+    qq = query.encode(text, a.embedder, index.tokenizer, cfg, top_k=K, allowed=corpus.allowed)
+    _, ids = retrieve.rank(index, qq, cfg)
+    kept = retrieve.collapse(index, ids, K, cfg)
+    chunks = index.stored.chunks
+    answerable = corpus.answerable(q)
+    rank = first_hit_rank([chunks[int(i)].text for i in kept], q.anchors) if answerable else None
+    first = retrieve.collapse(index, ids, ANSWER_K, cfg)
+    support = max((evidence.assess(index, int(i), qq, cfg).support for i in first), default=0.0)
+    names = corpus.names() if qq.named else ()
+    missing = any(not retrieve.holds_document(names, n) for n in qq.named)
+    return Obs(corpus.name, q.id, q.kind, answerable, qq.latin, rank, support, missing,
+               chunks[int(kept[0])].id if len(kept) else "")
+
+
+def observe_all(cs: list[Corpus], qs: list[Q], cfg, answerable_only: bool = False) -> list[Obs]:
+    return [observe(c, q, cfg) for c in cs for q in qs if not answerable_only or c.answerable(q)]
+
+
+# ---------------------------------------------------------------- not found, leave one corpus out
+
+def probe_thresholds(cs: list[Corpus], cfg) -> dict[str, tuple[float, float]]:
+    """Each corpus' self-calibrated (Chinese, English) thresholds with zero margin, as its index would compute."""
+    from assistant import calibrate
+
+    out = {}
+    for c in cs:
+        t = calibrate.thresholds_from(calibrate.probe_supports(c.index, c.assistant.embedder, cfg, c.allowed),
+                                      dataclasses.replace(cfg, probe_margin=0.0, probe_margin_latin=0.0))
+        out[c.name] = (t.found, t.found_latin)
+    return out
+
+
+def _flag_rates(obs: list[Obs], cut: dict[str, float], use_named: bool = True) -> tuple[float, float, int, int]:
+    """(share of unanswerable flagged, share of answerable flagged, n unanswerable, n answerable); `cut` gives
+    each corpus' threshold on the support."""
+    un = [o for o in obs if not o.answerable]
+    an = [o for o in obs if o.answerable]
+
+    def flagged(o):
+        return (use_named and o.named_missing) or o.support < cut[o.corpus]
+    return (float(np.mean([flagged(o) for o in un])) if un else float("nan"),
+            float(np.mean([flagged(o) for o in an])) if an else float("nan"), len(un), len(an))
+
+
+def _fit_offset(obs: list[Obs], base: dict[str, float], grid: np.ndarray) -> float:
+    """The largest offset (threshold = base + offset) keeping the mean per-corpus share of answerable questions
+    flagged at or below MAX_FLAGGED: it flags as many unanswerable ones as that allows."""
+    names = sorted({o.corpus for o in obs})
+    best = grid[0]
+    for off in grid:
+        shares = [_flag_rates([o for o in obs if o.corpus == n], {n: base[n] + off})[1] for n in names]
+        shares = [s for s in shares if not np.isnan(s)]
+        if shares and np.mean(shares) <= MAX_FLAGGED:
+            best = off
+    return float(best)
+
+
+def loco_abstention(obs: list[Obs], probes: dict[str, tuple[float, float]], folds: list[str]) -> list[dict]:
+    """Per left-out corpus, per script and method: fit on the other folds, measure on the left-out one.
+
+    Methods: "global" (one threshold on the support for every corpus) and "self" (each corpus' probe quantile
+    plus one fitted margin). Both include the named-document rule. Whole-corpus rows that contain a fold
+    ("dev" contains "dev/notices") are never trained on when that fold is left out.
+    """
+    rows = []
+    grid_abs = np.arange(0.60, 1.05, 0.0025)
+    grid_off = np.arange(-0.15, 0.15, 0.0025)
+    for held in folds:
+        for latin in (False, True):
+            train = [o for o in obs if o.latin == latin and o.corpus != held and not _overlaps(o.corpus, held)]
+            test = [o for o in obs if o.latin == latin and o.corpus == held]
+            if not test:
+                continue
+            zero = {c: 0.0 for c in probes}
+            t = _fit_offset(train, zero, grid_abs)
+            base = {c: probes[c][1 if latin else 0] for c in probes}
+            m = _fit_offset(train, base, grid_off)
+            for method, cut in (("global", {c: t for c in probes}), ("self", {c: base[c] + m for c in probes})):
+                un, an, nu, na = _flag_rates(test, cut)
+                rows.append({"left_out": held, "script": "English" if latin else "Chinese", "method": method,
+                             "fit": t if method == "global" else m, "threshold": cut[held],
+                             "unanswerable_flagged": un, "answerable_flagged": an, "n_unanswerable": nu,
+                             "n_answerable": na})
+    return rows
+
+
+def _overlaps(a: str, b: str) -> bool:
+    """Whether corpus a contains corpus b or the other way round ("dev" and "dev/notices")."""
+    return a != b and (a.startswith(b + "/") or b.startswith(a + "/"))
+
+
+def fit_all(obs: list[Obs], probes: dict[str, tuple[float, float]]) -> dict:
+    """The shipped values: the global thresholds and the self-calibration margins fit on every corpus."""
+    out = {}
+    for latin, key in ((False, "zh"), (True, "en")):
+        sub = [o for o in obs if o.latin == latin]
+        out[f"global_{key}"] = _fit_offset(sub, {c: 0.0 for c in probes}, np.arange(0.60, 1.05, 0.0025))
+        out[f"margin_{key}"] = _fit_offset(sub, {c: probes[c][1 if latin else 0] for c in probes},
+                                           np.arange(-0.15, 0.15, 0.0025))
+    return out
+
+
+# ---------------------------------------------------------------- ranking, leave one corpus out
+
+RANK_GRID = {"sentence_weight": (0.25, 0.5, 1.0), "bm25_weight": (1.0, 2.0, 3.0), "rrf_k": (10, 30)}
+
+
+def mrr_table(obs: list[Obs]) -> dict[str, dict[str, float]]:
+    """MRR@10 per corpus and kind (answerable observations), with "all"."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for o in obs:
+        if o.answerable:
+            d = out.setdefault(o.corpus, {})
+            d.setdefault(o.kind, []).append(mrr_at_k(o.rank, K))
+            d.setdefault("all", []).append(mrr_at_k(o.rank, K))
+    return {c: {k: float(np.mean(v)) for k, v in d.items()} | {"n": len(d["all"])} for c, d in out.items()}
+
+
+def loco_ranking(cs: list[Corpus], qs: list[Q], base_cfg, folds: list[str], grid: dict = RANK_GRID,
+                 log=print) -> tuple[list[dict], dict]:
+    """For each variant of the grid, MRR@10 per corpus; per left-out fold, the variant best on the others
+    (mean of their "all") and its MRR on the fold. Returns (rows, the variant best on every fold)."""
+    variants = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())]
+    pairs = [(c, q) for c in cs for q in qs if c.answerable(q)]
+    tables = []
+    for v in variants:
+        cfg = dataclasses.replace(base_cfg, **v)
+        t0 = time.perf_counter()
+        tables.append(mrr_table([observe(c, q, cfg) for c, q in pairs]))
+        log(f"  {v}: " + " ".join(f"{c}={t['all']:.3f}" for c, t in tables[-1].items()) +
+            f" ({time.perf_counter() - t0:.0f}s)")
+    rows = []
+    for held in folds:
+        train = [f for f in folds if f != held and not _overlaps(f, held)]
+        score = [np.mean([t[f]["all"] for f in train if f in t]) for t in tables]
+        best = int(np.argmax(score))
+        rows.append({"left_out": held, "variant": variants[best], "train_mrr": float(score[best]),
+                     **{f"test_{k}": v for k, v in tables[best].get(held, {}).items()}})
+    overall = int(np.argmax([np.mean([t[f]["all"] for f in folds if f in t]) for t in tables]))
+    return rows, variants[overall]
+
+
+# ---------------------------------------------------------------- traditional Chinese and English
+
+def traditional_rows(cs: list[Corpus], qs: list[Q], cfg) -> list[dict]:
+    """Chinese questions rewritten in traditional characters (OpenCC s2t): same top-1 and same verdict?"""
+    import opencc
+
+    s2t = opencc.OpenCC("s2t")
+    from assistant.query import is_latin
+
+    rows = []
+    for c in cs:
+        same, found_same, n, changed = 0, 0, 0, 0
+        cut = c.assistant.thresholds().found
+        for q in qs:
+            if is_latin(q.text) or not c.answerable(q):
+                continue
+            trad = s2t.convert(q.text)
+            changed += trad != q.text
+            a, b = observe(c, q, cfg), observe(c, q, cfg, text=trad)
+            n += 1
+            same += a.top1 == b.top1
+            found_same += (a.support >= cut) == (b.support >= cut)
+        rows.append({"corpus": c.name, "questions": n, "changed_by_s2t": changed,
+                     "same_top1": same / max(n, 1), "same_verdict": found_same / max(n, 1)})
+    return rows
+
+
+def english_rows(cs: list[Corpus], qs: list[Q], base_cfg) -> list[dict]:
+    """MRR@10 of English questions per corpus, with each idea on its own."""
+    variants = {"as shipped": {}, "no glossary (BM25 on the English words)": {"glossary": False},
+                "no sentence ranking": {"sentence_weight_latin": 0.0},
+                "glossary BM25 weight 1": {"bm25_weight_latin": 1.0},
+                "glossary BM25 weight 2": {"bm25_weight_latin": 2.0},
+                "glossary BM25 weight 3": {"bm25_weight_latin": 3.0},
+                "glossary terms in the query vector": {"glossary_vector": True},
+                "glossary vector + BM25 weight 2": {"glossary_vector": True, "bm25_weight_latin": 2.0}}
+    en = [q for q in qs if q.kind == "english"]
+    rows = []
+    for name, knobs in variants.items():
+        cfg = dataclasses.replace(base_cfg, **knobs)
+        t = mrr_table([observe(c, q, cfg) for c in cs for q in en if c.answerable(q)])
+        rows.append({"variant": name, **{c: v["all"] for c, v in t.items()},
+                     **{f"n {c}": v["n"] for c, v in t.items()}})
+    return rows
+
+
+# ---------------------------------------------------------------- report
+
+def _pct(x: float) -> str:
+    return "—" if x != x else f"{100 * x:.0f}%"
+
+
+def render(abst: list[dict], fitted: dict, ranking: list[dict] | None, best_variant: dict | None,
+           mrr: dict, trad: list[dict], english: list[dict], meta: dict) -> str:
+    lines = ["# Leave-one-corpus-out tuning and calibration", "",
+             f"Run {meta['finished']} in {meta['seconds']:.0f} s (`python -m eval.tune`). Questions: "
+             f"{meta['questions']}; every question asked of every corpus, answerable there when a gold anchor is "
+             "in its text. Sub-corpora of the dev corpus are searched through the dev index's file filter.", "",
+             "## Not found, leave one corpus out", "",
+             f"Fit on every other corpus (largest threshold keeping <= {MAX_FLAGGED:.0%} of their answerable "
+             "questions flagged, mean over corpora), measured on the left-out one. `global`: one support "
+             "threshold; `self`: the corpus' own probe quantile + one fitted margin. Both apply the 《named "
+             "document》 rule. Goal: >= 80% of unanswerable flagged, <= 5% of answerable flagged.", "",
+             "| left out | script | method | threshold | unanswerable flagged | answerable flagged | n unans. | n ans. |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in abst:
+        lines.append(f"| {r['left_out']} | {r['script']} | {r['method']} | {r['threshold']:.3f} | "
+                     f"{_pct(r['unanswerable_flagged'])} | {_pct(r['answerable_flagged'])} | {r['n_unanswerable']} | "
+                     f"{r['n_answerable']} |")
+    lines += ["", "Fit on every corpus (what ships in AskConfig): " +
+              ", ".join(f"{k} {v:+.4f}" if k.startswith("margin") else f"{k} {v:.4f}" for k, v in fitted.items()), ""]
+    lines += ["## MRR@10 as shipped, per corpus and kind", "", "| corpus | n | all | " +
+              " | ".join(("direct", "paraphrased", "english", "keyword")) + " |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for c, t in mrr.items():
+        lines.append(f"| {c} | {t['n']} | {t['all']:.3f} | " +
+                     " | ".join(f"{t[k]:.3f}" if k in t else "—" for k in ("direct", "paraphrased", "english",
+                                                                           "keyword")) + " |")
+    if ranking:
+        lines += ["", "## Ranking knobs, leave one corpus out", "",
+                  f"Grid {RANK_GRID}; the variant best on the other corpora (mean MRR@10), measured on the left-out "
+                  f"one. Best on all folds: {best_variant}.", "",
+                  "| left out | variant | train MRR | test MRR | test paraphrased | test english |", "|---|---|---:|---:|---:|---:|"]
+        for r in ranking:
+            lines.append(f"| {r['left_out']} | {r['variant']} | {r['train_mrr']:.3f} | {r.get('test_all', float('nan')):.3f} | "
+                         f"{r.get('test_paraphrased', float('nan')):.3f} | {r.get('test_english', float('nan')):.3f} |")
+    lines += ["", "## Traditional characters", "", "Answerable Chinese questions converted with OpenCC s2t.", "",
+              "| corpus | questions | changed by s2t | same top-1 | same verdict |", "|---|---:|---:|---:|---:|"]
+    for r in trad:
+        lines.append(f"| {r['corpus']} | {r['questions']} | {r['changed_by_s2t']} | {_pct(r['same_top1'])} | "
+                     f"{_pct(r['same_verdict'])} |")
+    cols = [k for k in english[0] if k != "variant" and not k.startswith("n ")] if english else []
+    lines += ["", "## English questions, MRR@10 per idea", "", "| variant | " + " | ".join(
+        f"{c} (n={english[0].get('n ' + c, 0)})" for c in cols) + " |", "|---|" + "---:|" * len(cols)]
+    for r in english:
+        lines.append(f"| {r['variant']} | " + " | ".join(f"{r.get(c, float('nan')):.3f}" for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def open_assistants(seeds_index: Path | None, dev_index: Path | None, dev_folder: Path):
     from assistant.api import Assistant
 
-    a = Assistant.open(ROOT / "seeds", index=args.index, progress=False)
-    a.embedder = CachedQueries(a.embedder)
-    questions = load_questions()
-    base = a.config
-    rows = []
-    for ws, wb, k in itertools.product((0.0, 0.5, 1.0), (1.0, 2.0, 3.0), (10, 60)):
-        rows.append((f"rrf ws={ws} wb={wb} k={k}", score(a, questions, sentence_weight=ws, bm25_weight=wb, rrf_k=k)))
-    for name, s in sorted(rows, key=lambda r: r[1]["all"]):
-        print(f"{name:32s} " + " ".join(f"{k}={v:.3f}" for k, v in s.items()))
-    a.config = base
+    seeds = Assistant.open(ROOT / "seeds", index=seeds_index, progress=False)
+    cached = CachedQueries(seeds.embedder)
+    seeds.embedder = cached
+    dev = None
+    if dev_folder.is_dir():
+        dev = Assistant.open(dev_folder, index=dev_index, embedder=cached, progress=False)
+    return seeds, dev
 
-    # "Not found": the best support among the top passages, answerable vs unanswerable, per script.
-    from assistant.api import is_latin
 
-    ask_top_k = 5
-    table = []
-    for q in questions:
-        ans = a.ask(q["question"], top_k=ask_top_k)
-        snap = a._snapshot
-        rows_ = {c.id: i for i, c in enumerate(snap.stored.chunks)}
-        qv = a.embedder.encode_queries([ans.question])[0]
-        terms = set(snap.tokenizer(ans.question))
-        latin = is_latin(ans.question)
-        best = max((a._evidence(snap, rows_[p.chunk_id], qv, terms, latin)[0] for p in ans.passages), default=0.0)
-        table.append((latin, best, bool(q["anchors"])))
-    for latin, grid in ((False, np.arange(0.88, 0.95, 0.005)), (True, np.arange(0.74, 0.82, 0.005))):
-        sub = [(b, y) for la, b, y in table if la == latin]
-        best_ = np.array([b for b, _ in sub])
-        labels = np.array([y for _, y in sub])
-        print(f"{'English' if latin else 'Chinese'} questions: {labels.sum()} answerable, {(~labels).sum()} not")
-        for t in grid:
-            abstain = best_ < t
-            tp = (abstain & ~labels).sum()
-            print(f"  support >= {t:.3f}: abstention precision {tp / max(1, abstain.sum()):.2f} "
-                  f"recall {tp / max(1, (~labels).sum()):.2f}; answerable kept {(~abstain & labels).sum() / labels.sum():.2f}")
+def loco_tables(seeds, dev, dev_folder: Path, *, ranking: bool = False, log=print) -> tuple[dict, str]:
+    """Everything `python -m eval.tune` reports, for eval/run.py to include: (data, markdown).
+
+    seeds, dev: opened Assistants (dev may be None) sharing one query-caching embedder (`CachedQueries`)."""
+    t0 = time.perf_counter()
+    cs = corpora(seeds, dev, dev_folder)
+    qs = question_pool()
+    seeds.embedder.encode_queries([q.text for q in qs])
+    log(f"{len(cs)} corpora ({', '.join(c.name for c in cs)}), {len(qs)} questions")
+    cfg = seeds.config
+    folds = [c.name for c in cs]
+    obs = observe_all(cs, qs, cfg)
+    probes = probe_thresholds(cs, cfg)
+    log(f"observations and probes in {time.perf_counter() - t0:.0f}s")
+    abst = loco_abstention(obs, probes, folds)
+    fitted = fit_all(obs, probes)
+    mrr = mrr_table(obs)
+    rank_rows, best = loco_ranking(cs, qs, cfg, folds, log=log) if ranking else (None, None)
+    trad = traditional_rows(cs, qs, cfg)
+    english = english_rows(cs, qs, cfg)
+    meta = {"finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "seconds": time.perf_counter() - t0,
+            "questions": f"{sum(q.origin == 'seeds' for q in qs)} seeds + {sum(q.origin == 'dev' for q in qs)} dev"}
+    data = {"abstention": abst, "fitted": fitted, "probe_thresholds": probes, "mrr": mrr, "ranking": rank_rows,
+            "best_variant": best, "traditional": trad, "english": english, "meta": meta,
+            "observations": [dataclasses.asdict(o) for o in obs]}
+    return data, render(abst, fitted, rank_rows, best, mrr, trad, english, meta)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m eval.tune", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds-index", type=Path, default=None)
+    ap.add_argument("--dev-index", type=Path, default=None)
+    ap.add_argument("--dev", type=Path, default=SHARED / "dev", help="the dev corpus folder")
+    ap.add_argument("--out", type=Path, default=ROOT / "eval" / "results" / "tune.md")
+    ap.add_argument("--quick", action="store_true", help="skip the ranking grid")
+    args = ap.parse_args(argv)
+
+    def log(msg):
+        print(f"[tune] {msg}", file=sys.stderr, flush=True)
+
+    seeds, dev = open_assistants(args.seeds_index, args.dev_index, args.dev)
+    data, md = loco_tables(seeds, dev, args.dev, ranking=not args.quick, log=log)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(md, encoding="utf-8")
+    args.out.with_suffix(".json").write_text(json.dumps(data, ensure_ascii=False, indent=1, default=float) + "\n",
+                                             encoding="utf-8")
+    print(md)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
