@@ -218,6 +218,18 @@ def test_two_column_article_reads_like_its_txt(article, seed_article):
 
 
 @pytest.mark.slow
+def test_two_column_article_has_the_structure_of_its_txt(article, seed_article):
+    from index.document import Document
+
+    title, lines = seed_article
+    txt = Document.of_text("\n\n".join([title, *lines]))
+    want, got = chunk_document(txt, "a.txt"), chunk_document(article, "a.pdf")
+    assert (got[0].title, got[0].authors, got[0].affiliation, got[0].doi) == \
+        (want[0].title, want[0].authors, want[0].affiliation, want[0].doi)
+    assert [c.headings for c in got if c.block == "body"] == [c.headings for c in want if c.block == "body"]
+
+
+@pytest.mark.slow
 def test_running_header_and_footer_are_gone(article, pdf_fixtures, article_pdf):
     raw = raw_pages(article_pdf)
     assert all(pdf_fixtures.HEADER in page for page in raw)          # they are printed on every page ...
