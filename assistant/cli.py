@@ -1,7 +1,8 @@
 """The `assistant` command. Every command's docstring is its --help.
 
 Only this module and ui.py read the environment: ASSISTANT_MODEL (embedding model), ASSISTANT_CACHE (where the
-converted model and the indexes live), ASSISTANT_INDEX (index folder), ASSISTANT_AUTH (user:password for serve).
+converted model and the indexes live), ASSISTANT_INDEX (index folder), ASSISTANT_AUTH (user:password for serve),
+ASSISTANT_BACKEND (milvus://HOST:PORT[/db]: the index in a Milvus server).
 """
 from __future__ import annotations
 
