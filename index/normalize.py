@@ -46,6 +46,7 @@ _CARET_CITE = re.compile(r"\^(?=\[\d)")
 _MARKUP_CHARS = re.compile(r"[#*_\[!>^+\\-]")
 _LEAD_GLYPH = re.compile(rf"^\s*(?:[□■◆◇●○▲△★☆▪▫◎]\s*|姻(?=\S{{2,40}}(?:\s+[{CJK}·]{{1,10}}){{1,6}}\s*$))")
 
+_WEB_HINT = re.compile(r"[&<>]")
 _ENTITY = re.compile(r"&(?:#\d{1,7}|#x[0-9a-fA-F]{1,6}|[A-Za-z]{2,8});")
 _HTML_BITS = re.compile(r"<!--.*?(?:-->|$)|^.*?-->|</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
 # A leading 第X条/章/节/编 and the gap after it (before fold_width, so U+3000 is still itself).
@@ -53,8 +54,8 @@ _NUMBER_GAP = re.compile(r"^(第[一二三四五六七八九十百千零〇两0-
                          r"([ \u3000\u00a0\t]+)(?=\S)")
 
 _HAS_CJK = re.compile(f"[{CJK}]")
-_CJK_START = re.compile(f"^[{CJK}（《“【]")
-_CJK_END = re.compile(f"[{CJK}{CJK_PUNCT}]$")
+_CJK_PUNCT_SET = frozenset(chr(c) for lo, hi in ((0x3000, 0x303F), (0xFF01, 0xFF0F), (0xFF1A, 0xFF20), (0xFF3B, 0xFF40),
+                                                  (0xFF5B, 0xFF65)) for c in range(lo, hi + 1)) | set("‘’“”—…·")
 _LATIN = re.compile(r"[A-Za-z]{2}")
 _PARENTHETICAL = re.compile(r"^[（(][^（()）\n]{2,120}[）)]$")
 _BARE_NUMBER = re.compile(r"^第[一二三四五六七八九十百千零〇两0-9]{1,8}条(?:之[一二三四五六七八九十]{1,3})?$")
@@ -133,11 +134,12 @@ def decode_web(line: str) -> str:
 
 def clean_line(line: str) -> str:
     """One source line as displayed: width-folded, markup-free, glyph-free, CJK spacing repaired, trimmed."""
-    if "&" in line or "<" in line or "-->" in line:
+    if _WEB_HINT.search(line):           # one scan for `&` `<` `>`: most lines hold none
         line = decode_web(line)
     out = collapse_spaces(strip_glyphs(strip_markup(fold_width(line))))
-    if "第" in out[:1]:
-        out = _keep_number_gap(strip_markup(line).strip(), out)
+    if out[:1] == "第":
+        source = line.strip()
+        out = _keep_number_gap(strip_markup(source).strip() if source[:1] in "#*-+>_" else source, out)
     return out
 
 
@@ -229,11 +231,20 @@ def split_wrapped(lines: Sequence[str], breaks_before: Callable[[str], bool] | N
 
 
 def _switches_script(before: str, after: str) -> bool:
+    # Character tests first: this runs for every pair of lines, and nearly every pair is Chinese-Chinese.
     if not before or not after:
         return False
-    if _CJK_START.match(after):
-        return bool(_LATIN.search(before)) and not _HAS_CJK.search(before)
-    return bool(_CJK_END.search(before)) and bool(_LATIN.search(after)) and not _HAS_CJK.search(after)
+    a0, b1 = after[0], before[-1]
+    b1_cjk = _is_cjk(b1) or b1 in _CJK_PUNCT_SET
+    if _is_cjk(a0) or a0 in "（《“【":
+        return not b1_cjk and bool(_LATIN.search(before)) and not _HAS_CJK.search(before)
+    if a0.isascii() and a0.isalpha():
+        return b1_cjk and not _HAS_CJK.search(after)
+    return False
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
 
 
 def join_wrapped(raw_lines: Sequence[str], is_heading: Callable[[str], bool] | None = None) -> list[str]:

@@ -50,7 +50,10 @@ class Genre:
 
     def reread(self, ln: Line) -> Line:
         """The line as this genre reads it (the shared `Line` is never changed: a copy is returned)."""
-        if ln.kind in (L.HEADING, L.RUNIN, L.CONT) and ln.heading is not None:
+        kind = ln.kind
+        if kind is L.TEXT or kind is L.BLANK:
+            return ln
+        if (kind is L.HEADING or kind is L.RUNIN or kind is L.CONT) and ln.heading is not None:
             h = self.heading(ln.heading, ln)
             if h is None:
                 return replace(ln, kind=L.TEXT, heading=None)

@@ -40,10 +40,12 @@ class Regulation(Genre):
 
     def reread(self, ln: Line) -> Line:
         if ln.kind is L.TEXT:
-            if m := CLAUSE.match(ln.text):
+            t = ln.text
+            if t[0] == "第" and (m := CLAUSE.match(t)):
                 return replace(ln, kind=L.CLAUSE, locator=m.group())
-            if _CHAPTER_WORDS.match(ln.text):
-                return replace(ln, kind=L.HEADING, heading=Heading(ln.text, "chapter", 2))
+            if len(t) <= 8 and _CHAPTER_WORDS.match(t):
+                return replace(ln, kind=L.HEADING, heading=Heading(t, "chapter", 2))
+            return ln
         return super().reread(ln)
 
 
