@@ -195,7 +195,8 @@ def render(results: dict, args: argparse.Namespace) -> str:
         "# Reader speed and memory",
         "",
         f"`python -m eval.bench_readers` ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
-        f"{os.cpu_count()} cores shared with other work, load average {load[0]:.1f} at the end; Python "
+        f"{os.cpu_count()} cores shared with other work, load average {results.get('load_average_at_start', 0):.1f} "
+        f"at the start and {load[0]:.1f} at the end; Python "
         f"{platform.python_version()}). Each row is its own process; peak RSS includes the interpreter and "
         "imports. First reads, no cache.",
         "",
@@ -255,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         res["peak_rss_mb"] = _peak_mb()
         print(json.dumps(res))
         return 0
-    results = {}
+    results = {"load_average_at_start": round(os.getloadavg()[0], 1)}
     for name in ("txt", "pdf-text", "pdf-ocr", "scan-300"):
         if name != "txt" and not (DEV / "pdf").is_dir():
             results[name] = {"error": f"no dev corpus at {DEV.resolve()}"}

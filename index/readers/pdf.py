@@ -142,6 +142,10 @@ def _join_digits(m: re.Match, text: str) -> str:
     return m.group(0)
 
 
+_SKIP = frozenset((0, 0xFEFF, 0xFFFE, 0x200B, 0x00AD))      # no text: BOM, non-characters, zero width, soft hyphen
+_SPACE_CODES = frozenset((9, 10, 11, 12, 13, 32))
+
+
 def _bad(cp: int) -> bool:
     # private use (a font without a usable ToUnicode map), the replacement character, control characters
     return 0xE000 <= cp <= 0xF8FF or cp == 0xFFFD or cp < 0x20 or 0x7F <= cp < 0xA0
@@ -152,11 +156,16 @@ def _text_runs(textpage, page_height: float) -> tuple[list[Run], int, int]:
     tp = textpage.raw
     n = pdfium_c.FPDFText_CountChars(tp)
     box = pdfium_c.FS_RECTF()
+    box_ref = ctypes.byref(box)
+    # ctypes calls are most of the cost: bound once, called three times a character
+    get_unicode, get_angle = pdfium_c.FPDFText_GetUnicode, pdfium_c.FPDFText_GetCharAngle
+    get_box = pdfium_c.FPDFText_GetLooseCharBox
     runs: list[Run] = []
     good = bad = 0
     text: list[str] = []
     x0 = top = x1 = bottom = 0.0
     space = False
+    min_angle, max_angle = 0.05, 2 * math.pi - 0.05
 
     def flush() -> None:
         if text:
@@ -165,50 +174,51 @@ def _text_runs(textpage, page_height: float) -> tuple[list[Run], int, int]:
 
     i = 0
     while i < n:
-        cp = pdfium_c.FPDFText_GetUnicode(tp, i)
+        cp = get_unicode(tp, i)
         idx = i
         i += 1
         if 0xD800 <= cp < 0xDC00 and i < n:            # a UTF-16 surrogate pair spread over two indices
-            low = pdfium_c.FPDFText_GetUnicode(tp, i)
+            low = get_unicode(tp, i)
             if 0xDC00 <= low < 0xE000:
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00)
                 i += 1
-        if cp in (0, 0xFEFF, 0xFFFE, 0x200B, 0x00AD) or cp > 0x10FFFF:
+        if cp in _SKIP or cp > 0x10FFFF:
             continue
-        ch = chr(cp)
-        if ch.isspace():
+        if cp in _SPACE_CODES or (cp > 0x7F and chr(cp).isspace()):
             # pdfium's line breaks are its guesses (geometry decides lines here); its generated spaces follow
             # the font's space width and are kept (`第一条 为了`, `state owned`), like the file's own spaces.
             # The split digits they sometimes make (`第1 1 条`) are joined by fold_chars.
-            if ch not in "\r\n":
+            if cp not in (10, 13):
                 space = True
             continue
-        angle = pdfium_c.FPDFText_GetCharAngle(tp, idx)
-        if 0.05 < angle < 2 * math.pi - 0.05:
+        angle = get_angle(tp, idx)
+        if min_angle < angle < max_angle:
             continue                                     # rotated: a watermark or a vertical margin note
-        if not pdfium_c.FPDFText_GetLooseCharBox(tp, idx, ctypes.byref(box)):
+        if not get_box(tp, idx, box_ref):
             continue
         cl, cr = box.left, box.right
         ct, cb = page_height - box.top, page_height - box.bottom
-        h = cb - ct
-        if h <= 0 or cr < cl:
+        if cb <= ct or cr < cl:
             continue
         if _bad(cp):
             bad += 1
             continue
         good += 1
+        ch = chr(cp)
         if text:
-            lh = bottom - top
             mid = (ct + cb) / 2
-            same_line = top <= mid <= bottom or ct <= (top + bottom) / 2 <= cb
             gap = cl - x1
-            em = max(lh, h)
-            if same_line and -0.5 * em <= gap <= _RUN_GAP * em:
+            em = max(bottom - top, cb - ct)
+            if (top <= mid <= bottom or ct <= (top + bottom) / 2 <= cb) and -0.5 * em <= gap <= _RUN_GAP * em:
                 if space or gap > _SPACE_GAP * em:
                     text.append(" ")
                 text.append(ch)
-                x1 = max(x1, cr)
-                top, bottom = min(top, ct), max(bottom, cb)
+                if cr > x1:
+                    x1 = cr
+                if ct < top:
+                    top = ct
+                if cb > bottom:
+                    bottom = cb
                 space = False
                 continue
             flush()

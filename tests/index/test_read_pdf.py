@@ -108,6 +108,16 @@ def test_running_lines_recurring_and_page_numbers_go_body_stays():
     assert sum(1 for t in kept if t.startswith("第")) == 4 * 30
 
 
+def test_recurring_header_with_the_page_number_in_it_goes():
+    pages = []
+    for p in range(6):
+        body = [(f"正文{p}-{k}：各页文字都不相同{k * 7 + p * 3}。", 80 + 20 * k) for k in range(30)]
+        head = (f"中国政策研究 2024年第3期 · {p + 15}" if p % 2 else f"{p + 15} · 国有企业党建工作研究")
+        pages.append(_page([(head, 30.0)] + body))
+    drop = running_lines(pages, [800.0] * 6)
+    assert drop == {(p, 0) for p in range(6)}
+
+
 def test_a_single_line_shaped_like_a_page_number_stays_when_it_is_inside_the_text():
     # A wrapped "2/3" at the bottom of one page, at body line spacing: not set apart, not a footer.
     lines = _page([(f"正文第{k}行，比例为", 60 + 20 * k) for k in range(36)] + [("2/3", 780.0)])
