@@ -9,7 +9,7 @@
   a temporary file and renamed into place; a rebuild reads it back and never repeats OCR of an unchanged file.
 - Memory: one page is rendered, recognised and freed (bitmap and page closed) before the next, so a 300-page
   scan needs one page's bitmap at a time.
-- Progress: a tqdm bar by page on stderr when `ctx.progress`.
+- Progress: a tqdm bar by page on stderr when `ctx.progress`; `ctx.on_progress("ocr", done, total)` by page.
 """
 from __future__ import annotations
 
@@ -170,6 +170,8 @@ def ocr_pages(pdf, wanted: Sequence[int], ctx: ReadContext) -> Iterator[tuple[in
                     page.close()
                 if boxes is None:
                     bar.update(1)
+                    if tell:
+                        tell("ocr", n + 1, len(wanted))
                     yield p, []
                     continue
                 store(ctx, p, boxes)

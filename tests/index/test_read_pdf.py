@@ -376,7 +376,9 @@ def test_many_scanned_pages_are_ocred_one_at_a_time_in_bounded_memory(pdf_fixtur
     monkeypatch.setattr(ocr_mod, "engine", fake_engine)
     path = pdf_fixtures.blank_scan(tmp_path / "scan.pdf", 40)
     data = path.read_bytes()
-    pdf_mod.read(data, ReadContext())                 # warm-up: pdfium's own one-time allocations
+    told = []
+    pdf_mod.read(data, ReadContext(on_progress=lambda *a: told.append(a)))   # warm-up: pdfium's one-time allocations
+    assert told[0] == ("ocr", 0, 40) and told[-1] == ("ocr", 40, 40)
     before = rss_mb()
     doc = pdf_mod.read(data, ReadContext())
     grown = rss_mb() - before
@@ -434,6 +436,8 @@ def test_a_page_the_ocr_engine_fails_on_costs_that_page_only(pdf_fixtures, tmp_p
     monkeypatch.setattr(ocr_mod, "engine", fake_engine)
     data = pdf_fixtures.blank_scan(tmp_path / "scan.pdf", 2).read_bytes()
     ctx = ReadContext("f" * 64, tmp_path, False, ".pdf")
-    doc = pdf_mod.read(data, ctx)
+    told = []
+    doc = pdf_mod.read(data, ReadContext(ctx.sha256, ctx.cache_dir, False, ".pdf", lambda *a: told.append(a)))
+    assert told[-1] == ("ocr", 2, 2)
     assert doc.lines == ("第二页识别出的文字",) and doc.pages == (2,) and doc.ocr_pages == (1, 2)
     assert sorted(p.name for p in (tmp_path / "ocr" / ("f" * 64)).iterdir()) == ["page-0002.json"]
