@@ -29,8 +29,10 @@ run: setup
 test: setup
 	$(PY) -m pytest
 
+# Every system on seeds/ and the dev corpus (../shared/corpora/dev, skipped when absent); indexes and the
+# baseline's window vectors are reused from the user cache. `make eval EVAL_ARGS='--corpora seeds'` for one.
 eval: setup
-	$(PY) -m eval.run
+	$(PY) -m eval.run $(EVAL_ARGS)
 
 bench: setup
 	$(PY) -m eval.bench
