@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from index.normalize import clean_meta, ends_sentence, join_lines, line_starts_and_text, split_wrapped
-from index.structure.genre import OTHER, Genre
+from index.structure.genre import Genre
 from index.structure.records import Block, Heading, L, Line
 from index.structure.shapes import DOI, REF_ITEM, byline_of, is_affiliation
 

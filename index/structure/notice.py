@@ -3,9 +3,9 @@ notices): numbered `一、（一）1.` lines head sections only when they are he
 
 Shapes: a title that names a document type (`关于……的意见`, `……实施细则`), or untitled text full of
 `拍卖`/`竞买`/`保证金`…. A numbered line is a heading when it is short and states nothing: no sentence end, at
-most two clauses (one `，`), no `：` followed by content (`二、展示时间：2025年4月10日` is content). An item that opens with a short phrase
-(`1.注重实际效果。安排……`, a run-in heading in an article) is text of its section: the items of a section stay
-together, and the section heading names them.
+most two clauses (one `，`), no `：` followed by content (`二、展示时间：2025年4月10日` is content). An item that
+opens with a short phrase (`1.注重实际效果。安排……`, a run-in heading in an article) is text of its section: the
+items of a section stay together, and the section heading names them.
 """
 from __future__ import annotations
 

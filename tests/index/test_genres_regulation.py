@@ -56,13 +56,14 @@ def test_real_regulations(rel, title, date, n_clauses, needle, path, locator):
 
 @needs_dev
 def test_the_party_constitution_cites_article_33_in_chinese_and_english():
-    chunks = [c for c in _chunks("regulations/dangzhang_2017_zh_en.md") if c.locator == "第三十三条"]
+    all_chunks = _chunks("regulations/dangzhang_2017_zh_en.md")
+    chunks = [c for c in all_chunks if c.locator == "第三十三条"]
     assert chunks and all(c.headings == ("第五章\u3000党的基层组织",) for c in chunks)
     assert chunks[0].text.startswith("第三十三条\u3000街道、乡、镇党的基层委员会")     # the gap as printed
     assert any("Primary-level Party organizations" in c.text for c in chunks)         # the translation, too
     # Its 总纲 (general program, before 第一章) heads the path where a chapter would; YAML front matter is gone.
-    assert _with(_chunks("regulations/dangzhang_2017_zh_en.md"), "中国共产党是中国工人阶级的先锋队").headings == ("总纲",)
-    assert not any("layout: default" in c.text or "Hello" in c.text for c in _chunks("regulations/dangzhang_2017_zh_en.md"))
+    assert _with(all_chunks, "中国共产党是中国工人阶级的先锋队").headings == ("总纲",)
+    assert not any("layout: default" in c.text or "Hello" in c.text for c in all_chunks)
 
 
 @needs_dev
