@@ -288,3 +288,27 @@ def test_cli_with_a_dead_server_is_one_line(tmp_path):
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: the Milvus server at 127.0.0.1:") and "did not answer" in last
+
+
+@pytest.mark.slow
+def test_milvus_bm25_and_dense_scores_match_the_local_engines(pair):
+    """Oracle: bm25s' scores over the same tokens (up to Milvus' constant factor k1 + 1 = 2.5, which no ranking
+    sees), and FAISS' exact top-10 (HNSW over 152 chunks is exact)."""
+    import numpy as np
+
+    from assistant.retrieve import dense_ranking
+
+    local, milvus = pair
+    ls, ms = local._snapshot.stored, milvus._snapshot.stored
+    tok = local._snapshot.tokenizer
+    for question in ("国有企业党建工作与生产经营融合存在哪些问题？", "一岗双责", "党委书记和董事长应不应该由同一个人担任？"):
+        terms = tok(question)
+        want = np.asarray(ls.bm25.get_scores_from_ids(ls.bm25.get_tokens_ids(terms)), dtype=np.float32)
+        got = ms.bm25.get_scores_from_ids(ms.bm25.get_tokens_ids(terms))
+        assert (want > 0).sum() >= 2
+        assert np.array_equal(got > 0, want > 0)          # the same chunks match ...
+        ratio = got[want > 0] / want[want > 0]            # ... with proportional scores: Milvus' BM25 keeps the
+        np.testing.assert_allclose(ratio, ratio[0], rtol=1e-4)   # (k1 + 1) factor that Lucene's drops
+        assert ratio[0] == pytest.approx(2.5, rel=1e-4)
+        q = local.embedder.encode_queries([question])[0]
+        assert dense_ranking(ms.dense, q, 10, None)[1].tolist() == dense_ranking(ls.dense, q, 10, None)[1].tolist()
