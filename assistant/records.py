@@ -57,7 +57,7 @@ class Citation:
         title = f"［无题，取自首个标题：{self.title}］" if self.title_is_fallback else self.title
         if self.journal:
             code = "J"
-        elif self.format == "html":
+        elif self.format == "html" or self.genre == "web":     # a page, also one saved as text
             code = "EB/OL"
         elif self.genre in ("regulation", "notice"):
             code = "Z"

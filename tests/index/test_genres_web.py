@@ -160,3 +160,13 @@ def test_metadata_of_a_many_segment_file_is_not_spread_over_its_articles():
             "另一篇文章的标题\n□ 李 四\n\n另一篇的正文。\n（作者单位：某公司）\n")
     segs = parse_document(text, DocMeta(title="合订本"))
     assert [s.title for s in segs] == ["党建文章的标题", "另一篇文章的标题"]
+
+
+def test_citations_of_each_genre_say_what_the_researcher_cites():
+    from assistant.cite import citation_for
+    page = citation_for(chunk_document(PAGE, "page.md")[0])
+    assert page.reference().startswith("张三. 加强基层党组织建设的几点思考[EB/OL]. 某某日报, 2016-10-27.")
+    law = "# 某某条例\n\n第一章　总则\n\n第一条　为了规范管理，制定本条例。\n\n第二条　甲。\n\n第三条　乙。\n"
+    cite = citation_for(chunk_document(law, "law.md")[0])
+    assert cite.reference().startswith("某某条例[Z]")
+    assert cite.location() == "第一章\u3000总则 > 第一条至第三条，law.md:5-9"
