@@ -477,10 +477,11 @@ def _open(data: bytes) -> pdfium.PdfDocument:
 
 
 def _needs_ocr(page, good: int, bad: int) -> bool:
-    if good >= _MIN_CHARS and bad <= _MAX_BAD * (good + bad):
+    garbled = bad > _MAX_BAD * (good + bad)
+    if good >= _MIN_CHARS and not garbled:
         return False
-    if good >= _MIN_CHARS:
-        return True                 # a text layer of undecodable glyphs: read the page as an image
+    if bad >= _MIN_CHARS and garbled:
+        return True                 # a text layer of undecodable glyphs (no ToUnicode map): read it as an image
     area = page.get_width() * page.get_height()
     drawn = False
     for obj in page.get_objects(max_depth=2):

@@ -313,6 +313,25 @@ def test_radicals_compatibility_ideographs_and_split_digits_in_the_text_layer(pd
 
 # --- OCR -------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
+def test_a_text_layer_of_undecodable_glyphs_is_read_by_ocr(pdf_fixtures, tmp_path, monkeypatch):
+    if pdf_fixtures.chromium() is None:
+        pytest.skip("chromium is not installed")
+    import numpy as np
+
+    class Found:
+        boxes = np.array([[[10, 10], [200, 10], [200, 30], [10, 30]]], dtype=np.float32)
+        txts, scores = ("识别出的正文文字",), (0.98,)
+
+    monkeypatch.setattr(ocr_mod, "engine", lambda: (lambda img: Found()))
+    private_use = "".join(chr(0xE000 + i) for i in range(200))        # what a font without ToUnicode gives
+    html = (f'<!doctype html><html><head><meta charset="utf-8"></head><body><p>{private_use}</p>'
+            '<p>国有企业党建工作与生产经营</p></body></html>')
+    out = pdf_fixtures.print_pdf(html, tmp_path / "garbled.pdf", header="", footer="")
+    doc = pdf_mod.read(out.read_bytes(), ReadContext())
+    assert doc.ocr_pages == (1,) and doc.lines == ("识别出的正文文字",)
+
+
 LEFT = "国有企业是中国特色社会主义建设重要的物质根基与政治基石，党建工作贯穿国企整体发展进程。"
 RIGHT = "当前市场形势复杂多变，行业竞争日趋激烈，国企唯有把党建引领融入生产经营全流程。"
 
