@@ -155,6 +155,9 @@ def test_long_article_split_into_chunks_keeps_its_number_on_each():
     ("第一条　甲。\n第二条　乙。\n第三条　丙。\n", "regulation"),                       # three 条: a regulation
     ("第一条　甲。\n第二条　乙。\n", "other"),                                         # two are not enough
     ("第一条路径是加强党建。第二条路径是完善制度。第三条路径是强化监督。\n", "other"),    # no gap: prose
+    ("第一条经验是甲。\n第二条经验是乙。\n第三条经验是丙。\n", "other"),                   # three in order: prose too
+    ("".join(f"第{n}条本办法规定事项{n}。\n" for n in "一二三四五六"), "regulation"),       # gaps lost upstream
+    ("".join(f"第{n}条本办法规定事项。\n" for n in "一三五七九十"), "other"),               # not a sequence
 ])
 def test_regulation_is_detected_from_article_lines(text, kind):
     assert [s.kind for s in parse_document(text)] == [kind]
@@ -193,3 +196,16 @@ def test_adoption_line_gives_date_and_publisher(adoption, date, publisher):
     text = f"# 某某条例\n\n{adoption}\n\n第一条　甲。\n\n第二条　乙。\n\n第三条　丙。\n"
     (seg,) = parse_document(text)
     assert (seg.kind, seg.date, seg.publisher) == ("regulation", date, publisher)
+
+
+@pytest.mark.parametrize("text, n", [("一", 1), ("十", 10), ("十七", 17), ("二十", 20), ("一百一十二", 112),
+                                     ("一百零五", 105), ("两千", 2000), ("45", 45), ("条", -1)])
+def test_chinese_article_numbers(text, n):
+    from index.structure.regulation import cn_number
+    assert cn_number(text) == n
+
+
+def test_articles_glued_to_their_text_still_get_locators():
+    text = "".join(f"第{n}条本办法规定的第{n}件事项。\n\n" for n in "一二三四五六")
+    chunks = chunk_document(text, "x.txt")
+    assert chunks[0].locator == "第一条至第六条"
