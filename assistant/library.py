@@ -246,19 +246,18 @@ def document(assistant, name: str) -> DocumentDetail:
     if rows is None:
         raise UnknownDocumentError(_unknown(name, snap.by_source))
     chunks = sorted((snap.stored.chunks[i] for i in rows.tolist()), key=lambda c: (c.article, c.line_start))
-    cached = _cached_document(assistant, name)
-    return DocumentDetail(_info(assistant, name, chunks, cached), cached.meta if cached else _meta_of(chunks[0]),
+    facts = _facts(assistant, name)
+    return DocumentDetail(_info(assistant, name, chunks), facts[2] if facts else _meta_of(chunks[0]),
                           tuple(chunks))
 
 
-def _info(assistant, name: str, chunks: list[Chunk], cached: Document | None = None) -> DocumentInfo:
+def _info(assistant, name: str, chunks: list[Chunk]) -> DocumentInfo:
     first = min(chunks, key=lambda c: (c.article, c.line_start))
-    if cached is None and first.format in ("pdf", "docx", "html"):
-        cached = _cached_document(assistant, name)
-    pages = cached.n_pages if cached and cached.n_pages else max(c.page_end for c in chunks)
+    facts = _facts(assistant, name) if first.format in ("pdf", "docx", "html") else None
+    pages = facts[0] if facts and facts[0] else max(c.page_end for c in chunks)
     return DocumentInfo(name, first.title, tuple(first.authors), first.segment_kind, first.format,
                         first.date, pages, len(chunks), len({c.article for c in chunks}),
-                        first.title_is_fallback, len(cached.ocr_pages) if cached else 0)
+                        first.title_is_fallback, facts[1] if facts else 0)
 
 
 def _meta_of(chunk: Chunk) -> DocMeta:
@@ -266,17 +265,33 @@ def _meta_of(chunk: Chunk) -> DocMeta:
                    journal=chunk.journal, year=chunk.year, issue=chunk.issue, doi=chunk.doi)
 
 
-def _cached_document(assistant, name: str) -> Document | None:
-    """The reader's cached document of `name` (PDF/DOCX/HTML), by the sha256 the live manifest records."""
+def _facts(assistant, name: str) -> tuple[int, int, DocMeta] | None:
+    """(pages, OCR pages, metadata) of `name` from its reader's cached document (PDF/DOCX/HTML)."""
     sha = assistant.manifest.get("corpus", {}).get("files", {}).get(name, "").removeprefix("sha256:")
-    path = Path(assistant.index_dir) / "documents" / f"{sha}.json"
-    if not sha or not path.is_file():
-        return None
+    return _facts_of(str(assistant.index_dir), sha) if sha else None
+
+
+_FACTS: dict[tuple[str, str], tuple[int, int, DocMeta]] = {}
+
+
+def _facts_of(index_dir: str, sha: str) -> tuple[int, int, DocMeta] | None:
+    # Keyed by content hash, so never stale; remembered because the list is redrawn on every filter keystroke
+    # and a cached document of a long PDF is megabytes of JSON. A miss is not remembered (it may be cached later).
+    got = _FACTS.get((index_dir, sha))
+    if got is not None:
+        return got
+    path = Path(index_dir) / "documents" / f"{sha}.json"
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
-        return Document.from_dict(d["document"]) if d.get("sha256") == sha else None
+        if d.get("sha256") != sha:
+            return None
+        doc = Document.from_dict(d["document"])
     except (OSError, ValueError, KeyError, TypeError):
-        return None
+        return None         # not cached: the listing falls back to what the chunks say
+    if len(_FACTS) >= 4096:
+        _FACTS.clear()
+    got = _FACTS[(index_dir, sha)] = (doc.n_pages, len(doc.ocr_pages), doc.meta)
+    return got
 
 
 def _unknown(name, table) -> str:

@@ -339,8 +339,115 @@ def test_file_routes_serve_nothing_of_the_index_corpus_or_system(server):
     assert server.proc.poll() is None
 
 
+@pytest.fixture(scope="module")
+def readonly_server(tmp_path_factory, index_dir):
+    # Any --host turns the library's writes off unless --allow-uploads says otherwise.
+    s = Server(tmp_path_factory.mktemp("readonly"), index_dir, "--host", "127.0.0.1")
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def upload_server(tmp_path_factory):
+    """The plain local start (uploads on by default), over a copy of the seeds: nothing writes into seeds/."""
+    import shutil
+    tmp = tmp_path_factory.mktemp("uploads")
+    corpus = tmp / "corpus"
+    shutil.copytree(SEEDS, corpus)
+    s = Server(tmp, tmp / "idx", "--corpus", str(corpus), "--max-upload-mb", "1")
+    s.corpus = corpus
+    yield s
+    s.close()
+
+
+def _write_events(url: str) -> list[str]:
+    """Names of the page's events that add or remove documents, from the config the page is built from."""
+    config = httpx.get(url + "/config", timeout=30).json()
+    ids = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+    found = []
+    for dep in config["dependencies"]:
+        for target, _ in dep.get("targets", []):
+            if ids.get(target) in ("pa-add", "pa-replace", "pa-remove-confirm"):
+                found.append(ids[target])
+    return sorted(found)
+
+
 @pytest.mark.slow
-def test_uploads_are_refused(server):
-    with httpx.Client(base_url=server.url, timeout=30) as c:
+def test_uploads_are_refused(readonly_server):
+    with httpx.Client(base_url=readonly_server.url, timeout=30) as c:
         r = c.post("/gradio_api/upload", files={"files": ("note.txt", b"x" * 100_000, "text/plain")})
     assert r.status_code == 413, (r.status_code, r.text[:200])
+    # and the page has no event that could write to the corpus: not hidden, absent
+    assert _write_events(readonly_server.url) == []
+    assert "只读" in httpx.get(readonly_server.url + "/config", timeout=30).text
+
+
+@pytest.mark.slow
+def test_local_start_allows_uploads_up_to_the_limit_only(upload_server):
+    assert listeners(upload_server.port) == ["0100007F"]
+    assert _write_events(upload_server.url) == ["pa-add", "pa-remove-confirm", "pa-replace"]
+    with httpx.Client(base_url=upload_server.url, timeout=60) as c:
+        big = c.post("/gradio_api/upload", files={"files": ("big.txt", b"x" * (1024 * 1024 + 1), "text/plain")})
+        small = c.post("/gradio_api/upload", files={"files": ("note.txt", "正文。".encode() * 100, "text/plain")})
+    assert big.status_code == 413, (big.status_code, big.text[:200])
+    assert small.status_code == 200, small.text[:200]
+    # Gradio's upload route only stages a file in its temporary folder; the corpus changes through the library
+    assert sorted(p.name for p in upload_server.corpus.iterdir()) == sorted(p.name for p in SEEDS.iterdir())
+
+
+@pytest.mark.parametrize("args", [["--host", "0.0.0.0", "--allow-uploads"], ["--host", "::", "--allow-uploads"],
+                                  ["--host", "192.168.1.5", "--allow-uploads"]])
+def test_uploads_beyond_loopback_need_a_login(args, monkeypatch):
+    monkeypatch.setattr("assistant.cli._open", lambda *a, **k: pytest.fail("must not open the index"))
+    result = CliRunner().invoke(main, ["serve", *args], env={"ASSISTANT_AUTH": ""})
+    assert result.exit_code == 2 and "need --auth" in result.output
+    assert "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------------------------------------- hostile uploads
+HOSTILE = [
+    ("report.pdf", b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 120, "executable"),
+    ("setup.docx", b"MZ\x90\x00\x03" + b"\x00" * 120, "executable"),
+    ("notes.txt", b"MZ" + "这不是文本".encode(), "executable"),
+    ("../../x.txt", "越界".encode(), "contains a folder"),
+    ("..\\..\\x.txt", "越界".encode(), "contains a folder"),
+    ("/etc/cron.d/x.txt", "越界".encode(), "contains a folder"),
+    (".bashrc.md", "隐藏".encode(), "hidden"),
+    ("empty.txt", b"", "empty file"),
+    ("page.html", b"<html>\x00\x00\x00</html>", "binary data, not text"),
+    ("paper.docx", b"PK\x03\x04" + b"\x00" * 40, "not a Word document"),
+    ("run.sh", b"#!/bin/sh\nrm -rf /\n", "unsupported type"),
+    ("x.txt\u202e.exe", "伪装".encode(), "control or invisible"),
+]
+
+
+@pytest.mark.parametrize("name, data, reason", HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_upload_is_refused_and_writes_nothing(tmp_path, fake_embedder, name, data, reason):
+    from assistant import Assistant
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("各基层单位要把党组织建设放在突出位置，落实“三会一课”制度。\n", encoding="utf-8")
+    a = Assistant.open(corpus, index=tmp_path / "idx", embedder=fake_embedder, progress=False)
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file() and "idx" not in p.parts}
+    report = a.add_documents([(name, data)])
+    assert not report.added and report.build is None
+    assert len(report.refused) == 1 and reason in report.refused[0].reason, report.refused
+    after = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file() and "idx" not in p.parts}
+    assert after == before                                    # not a byte written anywhere near the corpus
+    assert not Path("/etc/cron.d/x.txt").exists()
+
+
+def test_oversize_is_refused_before_it_is_read(tmp_path, fake_embedder, monkeypatch):
+    from assistant import Assistant, library
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("各基层单位要把党组织建设放在突出位置，落实“三会一课”制度。\n", encoding="utf-8")
+    a = Assistant.open(corpus, index=tmp_path / "idx", embedder=fake_embedder, progress=False)
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as fh:                               # sparse: 200 MB that take no disk
+        fh.truncate(200 * 1024 * 1024)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} must not be read"))
+    report = a.add_documents([big])
+    assert not report.added and "too large (200.0 MB, limit 100 MB per file)" in report.refused[0].reason
+    assert sorted(p.name for p in corpus.iterdir()) == ["a.txt"]
+    assert library.UploadLimits().max_file_bytes == 100 * library.MB

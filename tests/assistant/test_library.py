@@ -356,3 +356,20 @@ def test_name_path_pairs_are_checked_by_the_given_name(lib, tmp_path):
     assert not r.added and "contains a folder" in r.refused[0].reason
     r = lib.add_documents([("方案.md", stored)])
     assert r.added == ("方案.md",) and (Path(lib.corpus) / "方案.md").read_text(encoding="utf-8") == NEW
+
+
+def test_questions_are_answered_from_the_current_index_while_adding(lib):
+    import threading
+    seen = {}
+
+    def hook(stage, done, total):
+        if stage == "embedding chunks" and "during" not in seen:
+            # another user asks while the new document is being embedded: answered at once, from the old index
+            t = threading.Thread(target=lambda: seen.setdefault("during", lib.ask(NEW_QUESTION, top_k=5)))
+            t.start()
+            t.join(30)
+            assert not t.is_alive(), "a question waited for the re-index"
+
+    lib.add_documents([("数字化方案.md", NEW.encode())], on_progress=hook)
+    assert all(p.citation.source != "数字化方案.md" for p in seen["during"].passages)
+    assert lib.ask(NEW_QUESTION, top_k=1).passages[0].citation.source == "数字化方案.md"
