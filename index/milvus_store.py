@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pymilvus import AnnSearchRequest, DataType, Function, FunctionType, MilvusClient, RRFRanker
 
 from index.backend import BackendError, GenerationData
 from index.chunk import Chunk
@@ -119,8 +120,6 @@ class MilvusStore:
     @property
     def client(self):
         if self._client is None:
-            from pymilvus import MilvusClient
-
             logging.getLogger("pymilvus").setLevel(logging.CRITICAL)   # its own tracebacks are not for users
             try:
                 self._client = MilvusClient(uri=f"http://{self.host}:{self.port}", db_name=self.db,
@@ -150,11 +149,7 @@ class MilvusStore:
     # ------------------------------------------------------------------ generations
     def live_generation(self) -> str | None:
         """The live generation's name (its chunks collection without the suffix), or None."""
-        try:
-            aliases = self.call("list_aliases")["aliases"]
-        except BackendUnavailableError:
-            raise
-        if self.alias not in aliases:
+        if self.alias not in self.call("list_aliases")["aliases"]:
             return None
         target = self.call("describe_alias", alias=self.alias)["collection_name"]
         return target.removesuffix("_chunks")
@@ -214,8 +209,14 @@ class MilvusStore:
 
     # ------------------------------------------------------------------ reading
     def _iterate(self, collection: str, fields: list[str]):
-        it = self.client.query_iterator(collection, batch_size=4096, output_fields=fields, filter="",
-                                        timeout=self.config.timeout)
+        try:
+            it = self.client.query_iterator(collection, batch_size=4096, output_fields=fields, filter="",
+                                            timeout=self.config.timeout)
+        except Exception as e:
+            if _is_missing(e):
+                raise CorruptIndexError(f"corrupt index at {self.location}: collection {collection} is missing; "
+                                        "run `assistant build --force --backend ...`") from None
+            raise self._unavailable(e) from None
         try:
             while True:
                 try:
@@ -276,10 +277,8 @@ class MilvusGeneration:
         self._create()
 
     def _create(self) -> None:
-        from pymilvus import DataType, Function, FunctionType, MilvusClient
-
-        st, cfg = self.st, self.st.config
-        self.dim = None
+        """The meta collection, once per prefix; the generation's own collections wait for the vectors' dim."""
+        st = self.st
         if not st.call("has_collection", st.meta):
             s = MilvusClient.create_schema(auto_id=False)
             s.add_field("key", DataType.VARCHAR, max_length=300, is_primary=True)
@@ -290,10 +289,8 @@ class MilvusGeneration:
             ip = MilvusClient.prepare_index_params()
             ip.add_index("v", index_type="FLAT", metric_type="L2")
             st.call("create_collection", st.meta, schema=s, index_params=ip)
-        self._pending = (DataType, Function, FunctionType, MilvusClient)
 
     def _schemas(self, dim: int):
-        DataType, Function, FunctionType, MilvusClient = self._pending
         cfg = self.st.config
         c = MilvusClient.create_schema(auto_id=False)
         c.add_field("id", DataType.VARCHAR, max_length=128, is_primary=True)
@@ -330,6 +327,7 @@ class MilvusGeneration:
             self.st.call("insert", collection, rows[i:i + b])
 
     def write(self, data: GenerationData, dense_config, finish) -> dict:
+        """Insert, check the counts, write the manifest, load, then move the alias (the commit)."""
         st, cfg = self.st, self.st.config
         n, m = len(data.chunks), len(data.sentences)
         dim = int(data.vectors.shape[1])
@@ -426,8 +424,6 @@ class MilvusSearch:
         The sentence ranking (a search of the sentences collection, grouped by chunk) is added here with its
         weight: Milvus fuses requests on one collection only.
         """
-        from pymilvus import AnnSearchRequest, RRFRanker
-
         st, k = self.st, cfg.rrf_k
         expr = _row_filter("row", q.allowed) or None
         n = min(cfg.candidates, self.ntotal if q.allowed is None else len(q.allowed))
@@ -531,7 +527,8 @@ def _matrix(vectors: list, dim: int | None = None) -> np.ndarray:
 
 def _is_missing(e: Exception) -> bool:
     """A well-formed answer saying a collection or alias does not exist (not a dead server)."""
-    return "not exist" in str(e) or "not found" in str(e).lower() and "collection" in str(e).lower()
+    text = str(e).lower()
+    return "not exist" in text or ("not found" in text and "collection" in text)
 
 
 @contextmanager
