@@ -430,10 +430,12 @@ def _numbers_follow_pages(pages: Sequence[Sequence[Line]], hits: Sequence[tuple[
 
 def running_lines(pages: Sequence[Sequence[Line]], heights: Sequence[float]) -> set[tuple[int, int]]:
     """(page index, line index) of every running header/footer line."""
-    n_text = sum(1 for p in pages if p)
-    need = max(2, math.ceil(n_text / 4))
+    # Two pages are enough: a manual's running head changes with each chapter ("Chapter 2: … 3"), a journal's
+    # alternates between odd and even pages. Body lines are protected by the rest: outermost lines only, the
+    # same height, the same text, and numbers that are constant or count the pages.
+    need = 2
     found: set[tuple[int, int]] = set()
-    by_key: dict[str, list[tuple[int, int, float]]] = {}
+    by_key: dict[tuple[str, int], list[tuple[int, int, float]]] = {}
     for p, (lines, height) in enumerate(zip(pages, heights)):
         apart = _isolated(lines, height)
         for i in _margin_lines(lines, height):
@@ -442,8 +444,10 @@ def running_lines(pages: Sequence[Sequence[Line]], heights: Sequence[float]) -> 
             # (browser print headers sit one line gap above the body).
             if i in apart and is_header_shape(line.text):
                 found.add((p, i))
-            by_key.setdefault(_key(line.text), []).append((p, i, line.top / height if height else 0.0))
-    for key, hits in by_key.items():
+            # and the same type size: a first page's big title is not the small running head that repeats it
+            size = round(math.log(max(line.bottom - line.top, 0.1)) / math.log(1.25))
+            by_key.setdefault((_key(line.text), size), []).append((p, i, line.top / height if height else 0.0))
+    for (key, _), hits in by_key.items():
         if not key:
             continue
         hits.sort(key=lambda h: h[2])

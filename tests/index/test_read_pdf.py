@@ -118,6 +118,21 @@ def test_recurring_header_with_the_page_number_in_it_goes():
     assert drop == {(p, 0) for p in range(6)}
 
 
+def test_chapter_running_heads_go_and_the_big_title_they_repeat_stays():
+    pages = []
+    for p in range(12):
+        body = [(f"Body text of page {p}, line {k}: words that differ {k * 13 + p * 7}.", 100 + 20 * k)
+                for k in range(30)]
+        if p == 0:
+            head = [Line("Shared MIME-info Database", 160, 70, 490, 94)]          # the title, 24 pt
+        else:
+            chapter = "1. Introduction" if p < 3 else "2. Unified system" if p < 9 else "3. Appendix"
+            head = [Line(f"{chapter} {p + 1}", 60, 72, 500, 84)]                # the running head, 12 pt
+        pages.append(head + _page(body))
+    drop = running_lines(pages, [800.0] * 12)
+    assert drop == {(p, 0) for p in range(1, 12)}
+
+
 def test_a_single_line_shaped_like_a_page_number_stays_when_it_is_inside_the_text():
     # A wrapped "2/3" at the bottom of one page, at body line spacing: not set apart, not a footer.
     lines = _page([(f"正文第{k}行，比例为", 60 + 20 * k) for k in range(36)] + [("2/3", 780.0)])
