@@ -12,9 +12,10 @@ Per page (one page open at a time, every pdfium object closed after use):
 3. One text line per visual line; an empty line where the vertical gap above a line is clearly wider than the
    page's line spacing (a paragraph gap), and between pages. Wrapped lines and spaced CJK are joined downstream
    (index.normalize), exactly as for .txt.
-4. Running headers and footers go (`running_lines`): lines at the top or bottom of a page whose text, digits
-   masked, recurs at the same height on other pages, and single lines with the shape of a page number, a
-   browser's print header (date and time) or footer (URL and page x/y), or a journal issue line.
+4. Running headers and footers go (`running_lines`): among the outermost lines at the top or bottom of a page,
+   those whose text (digits masked) recurs at the same height and type size on another page, with numbers
+   that are constant or count the pages; and single lines set apart from the body that have the shape of a
+   page number, a browser's print header (date and time) or footer (URL and page x/y), or a journal issue line.
 5. Characters: Kangxi radicals and CJK radicals (U+2F00-U+2FDF, U+2E80-U+2EFF) and compatibility ideographs
    (U+F900-U+FAFF, U+2F800-U+2FA1F) that some fonts' ToUnicode maps produce become the unified ideographs
    (`⾼` -> `高`, `⻔` -> `门`); digits split by a space (`第1 1 条`) are joined.
