@@ -63,11 +63,16 @@ class BenchConfig:
     whatif_asks: int = 174         # questions asked twice (as shipped / with the candidate change), model excluded
     cold_repeats: int = 3          # cold starts and no-op builds, each
     sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)   # every index kind is built at every size
+    query_probe: int = 100         # questions encoded one at a time per encoder path (floor section)
+    int8: bool = True              # also measure the int8 ONNX graph (exported once, ~1 min)
+    build_mb: tuple[float, ...] = (1, 4, 16, 64)   # synthetic corpora built with the fake encoder
+    build_mb_real: tuple[float, ...] = (1,)        # ... and with the real one (about 3-6 min a MB here)
 
     @classmethod
     def quick(cls) -> "BenchConfig":
         return cls(asks=20, warmup=3, breakdown_asks=10, profile_asks=5, thread_probe=5, embed_probe=32,
-                   whatif_asks=10, cold_repeats=1, sizes=(2_000,))
+                   whatif_asks=10, cold_repeats=1, sizes=(2_000,), query_probe=10, int8=False,
+                   build_mb=(0.25,), build_mb_real=())
 
 
 # ---------------------------------------------------------------- small helpers
@@ -237,8 +242,6 @@ def _answer_key(answer) -> tuple:
 
 def child_serve(index_dir: str, cfg: BenchConfig) -> dict:
     """Everything measured inside one serving process, in an order that keeps each number clean."""
-    import torch
-
     from eval.run import load_questions
 
     t0 = time.perf_counter()
@@ -252,7 +255,10 @@ def child_serve(index_dir: str, cfg: BenchConfig) -> dict:
     a.warm_up()          # what `assistant serve` does before it says it is ready
     t_warm = time.perf_counter() - t1
     rss_open, hwm_open = vm_status("VmRSS"), vm_status("VmHWM")
-    out: dict = {"import_s": t_import, "open_s": t_open, "warm_up_s": t_warm, "torch_threads": torch.get_num_threads(),
+    torch = sys.modules.get("torch")     # None on the ONNX Runtime path, which never imports it
+    out: dict = {"import_s": t_import, "open_s": t_open, "warm_up_s": t_warm,
+                 "torch_threads": torch.get_num_threads() if torch else None,
+                 "torch_imported": torch is not None, "embedder": repr(a.embedder),
                  "counts": a.manifest["counts"], "index": a.manifest["index"]}
     questions = [q.question for q in load_questions()]
     cycle = [questions[i % len(questions)] for i in range(cfg.asks)]
@@ -291,15 +297,150 @@ def child_serve(index_dir: str, cfg: BenchConfig) -> dict:
     # Embedding throughput of a build (texts/s), to extrapolate build time to large corpora; with torch's
     # default threads (as shipped) and with one.
     texts = [passage_text(c) for c in snap.stored.chunks[:cfg.embed_probe]]
-    default = torch.get_num_threads()
-    for key, n in (("embed_texts_per_s", default), ("embed_texts_per_s_1thread", 1)):
-        torch.set_num_threads(n)
+    default = torch.get_num_threads() if torch else 0
+    for key, n in (("embed_texts_per_s", default), ("embed_texts_per_s_1thread", 1))[:2 if torch else 1]:
+        if torch:
+            torch.set_num_threads(n)
         t = time.perf_counter()
         for s in range(0, len(texts), EMBED_BATCH):
             a.embedder.encode_documents(texts[s:s + EMBED_BATCH])
         out[key] = len(texts) / (time.perf_counter() - t)
-    torch.set_num_threads(default)
+    if torch:
+        torch.set_num_threads(default)
     return out
+
+
+# ---------------------------------------------------------------- encoding against the CPU's floor (issue 16)
+
+def gemm_gflops(m: int = 2048, k: int = 384, n: int = 1536, repeats: int = 7) -> float:
+    """fp32 matrix-product rate of this CPU (numpy's BLAS, its default threads): best of `repeats`.
+
+    The shape is e5-small's feed-forward layer on a batch of 2048 tokens, the bulk of its FLOPs.
+    """
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * m * k * n / best / 1e9
+
+
+def model_flops(config: dict, tokens: np.ndarray) -> np.ndarray:
+    """FLOPs of one BERT forward per text of `tokens` tokens: the linear layers plus attention's two products.
+
+    Per layer and token: Q, K, V, output projections 4 h^2 and the feed-forward 2 h f multiply-adds; attention
+    2 n h (scores and the weighted sum over n tokens). Embedding lookups, layer norms, softmax and pooling are
+    memory-bound and small, so they are left out: the floor is a lower bound.
+    """
+    h, f, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    n = tokens.astype(np.float64)
+    return 2.0 * layers * n * (4 * h * h + 2 * h * f + 2 * n * h)
+
+
+def child_encode(cfg: BenchConfig) -> dict:
+    """Documents and questions through each encoder path, as multiples of the floor measured in this process."""
+    from eval.run import load_questions
+    from index import onnx_encoder
+    from index.build import passage_text
+    from index.chunk import ChunkConfig, chunk_document
+    from index.corpus import scan_corpus
+    from index.embed import bundled_model_dir, load_embedder
+    from index.normalize import searchable
+    from index.sentences import split_sentences
+
+    out: dict = {"loadavg": {"start": os.getloadavg()}}
+    work = Path(tempfile.mkdtemp(prefix="bench-encode-"))
+    try:
+        files, _ = scan_corpus(CORPUS, work, progress=False)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    chunks = [c for f in files for c in chunk_document(f.document, f.rel, ChunkConfig())]
+    sets = {"chunks": [passage_text(c) for c in chunks],
+            "sentences": [searchable(c.text[s:e]) for c in chunks for s, e in split_sentences(c.text)]}
+    questions = [q.question for q in load_questions()][:cfg.query_probe]
+    config = json.loads((bundled_model_dir() / "config.json").read_text(encoding="utf-8"))
+    log("encode: GEMM probe")
+    gflops = gemm_gflops()
+    out["gemm_gflops"] = gflops
+    paths = {"onnx": lambda: load_embedder(), "torch": lambda: load_embedder(backend="torch")}
+    if cfg.int8:
+        paths["onnx-int8"] = lambda: load_embedder(quantize="int8")
+    embedders = {}
+    for name, make in paths.items():
+        log(f"encode: loading {name}")
+        t = time.perf_counter()
+        embedders[name] = make()
+        out.setdefault("load_s", {})[name] = time.perf_counter() - t
+    onnx = embedders["onnx"]
+    tokens = {k: onnx.token_counts(v) for k, v in sets.items()}
+    qtokens = onnx.token_counts(questions, document=False)
+    floor = {k: float(model_flops(config, t).sum() / (gflops * 1e9)) for k, t in tokens.items()}
+    qfloor = model_flops(config, qtokens) / (gflops * 1e9)
+    padded = {}
+    for k, t in tokens.items():
+        padded[k] = int(sum(len(b) * t[b].max() for b in onnx_encoder._batches(t)))
+    out.update({"flops_per_token_linear": float(model_flops(config, np.array([1]))[0]),
+                "config": {k: config[k] for k in ("hidden_size", "intermediate_size", "num_hidden_layers")},
+                "texts": {k: len(v) for k, v in sets.items()}, "questions": len(questions),
+                "tokens": {k: {"total": int(t.sum()), "mean": float(t.mean()), "max": int(t.max()),
+                               "padded_onnx": padded[k]} for k, t in tokens.items()},
+                "question_tokens_mean": float(qtokens.mean()),
+                "floor_s": floor, "floor_question_ms_p50": float(np.median(qfloor) * 1000), "paths": {}})
+    vectors = {}
+    for name, e in embedders.items():
+        log(f"encode: {name}: documents")
+        res: dict = {}
+        e.encode_documents(sets["chunks"][:8])                            # first-call costs are not throughput
+        for k, texts in sets.items():
+            t = time.perf_counter()
+            vectors[name, k] = e.encode_documents(texts)
+            sec = time.perf_counter() - t
+            res[k] = {"seconds": sec, "texts_per_s": len(texts) / sec, "over_floor": sec / floor[k]}
+        if hasattr(e, "warm_up"):
+            e.warm_up()                                                   # the traced question path
+        for q in questions[:5]:
+            e.encode_queries([q])
+        log(f"encode: {name}: {len(questions)} questions one at a time")
+        qt = []
+        for q in questions:
+            t = time.perf_counter()
+            e.encode_queries([q])
+            qt.append(time.perf_counter() - t)
+        qt = np.asarray(qt)
+        res["question_ms"] = percentiles_ms(qt)
+        res["question_over_floor_p50"] = float(np.median(qt / qfloor))
+        vectors[name, "questions"] = e.encode_queries(questions)
+        res["loadavg"] = os.getloadavg()
+        out["paths"][name] = res
+    for name in embedders:
+        if name == "onnx":
+            continue
+        cos = np.sum(vectors[name, "chunks"] * vectors["onnx", "chunks"], axis=1)
+        top = lambda n: np.argsort(-(vectors[n, "questions"] @ vectors[n, "chunks"].T), axis=1)[:, :10]
+        mine, ref = top(name), top("onnx")
+        jac = [len(set(a) & set(b)) / len(set(a) | set(b)) for a, b in zip(mine, ref)]
+        out["paths"][name]["vs_onnx"] = {"cos_min": float(cos.min()), "cos_mean": float(cos.mean()),
+                                         "top10_jaccard": float(np.mean(jac)),
+                                         "top10_identical": float(np.mean([list(a) == list(b) for a, b in zip(mine, ref)]))}
+    out["loadavg"]["end"] = os.getloadavg()
+    return out
+
+
+def build_curve(cfg: BenchConfig) -> dict:
+    """Cold builds of synthetic corpora (eval.scale.synthetic_corpus), each in its own process."""
+    work = Path(tempfile.mkdtemp(prefix="bench-build-"))
+    points = []
+    try:
+        for encoder, sizes in (("fake", cfg.build_mb), ("real", cfg.build_mb_real)):
+            for mb in sizes:
+                log(f"build curve: {mb:g} MB, {encoder} encoder")
+                points.append(child("eval.scale", "--build-mb", str(mb), "--encoder", encoder, "--work", str(work)))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"points": points}
 
 
 def _breakdown(a, api, retrieve, questions) -> dict:
@@ -554,6 +695,9 @@ def run(cfg: BenchConfig, out_dir: Path, command: str) -> dict:
         data["serve"] = child("eval.bench", "--child", "serve", *args)
         data["loadavg"]["after_serve"] = os.getloadavg()
         data["scale"] = scale_section(cfg, e5_stats(index_dir, work / "e5_stats.npy"))
+        log("encoding against the floor")
+        data["encode"] = child("eval.bench", "--child", "encode", json.dumps(dataclasses.asdict(cfg)))
+        data["build_curve"] = build_curve(cfg)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     data["loadavg"]["end"] = os.getloadavg()
@@ -604,7 +748,8 @@ def render(d: dict) -> str:
         ["CPU", m["cpu"]], ["cores", f"{m['cores']} ({m['cores_usable']} usable by this process)"],
         ["RAM", f"{m['ram_gib']:.1f} GiB"], ["Python", f"{m['python']} on {m['platform']}"],
         ["packages", ", ".join(f"{k} {v}" for k, v in m["versions"].items())],
-        ["threads", f"torch {sv['torch_threads']}, FAISS (OpenMP) {_faiss_threads(sc)}; thread env: "
+        ["threads", (f"torch {sv['torch_threads']}" if sv.get("torch_threads") else
+                     "torch not imported (ONNX Runtime: one session, every usable core)") + f", FAISS (OpenMP) {_faiss_threads(sc)}; thread env: "
                     f"{m['thread_env'] or 'none set'}"],
         ["load average (1/5/15 min)", f"start {_load(la['start'])}; after cold starts {_load(la['after_cold'])}; "
                                       f"after serving {_load(la['after_serve'])}; end {_load(la['end'])}"],
@@ -739,7 +884,83 @@ def render(d: dict) -> str:
           "are spread over few chunks: the per-chunk figure overstates a large corpus somewhat.", ""]
 
     L += _scale_section(d, per_chunk)
+    if "encode" in d:
+        L += encode_section(d["encode"])
+    if "build_curve" in d:
+        L += build_curve_section(d["build_curve"])
     return "\n".join(L).rstrip() + "\n"
+
+
+ENCODE_GOALS = {"documents": 1.3, "questions": 2.5}
+
+
+def encode_section(e: dict) -> list[str]:
+    """Each encoder path as a multiple of the floor: the FLOPs of the texts' tokens at this CPU's GEMM rate."""
+    c, tk = e["config"], e["tokens"]
+    L = ["## Encoding against the floor", "",
+         f"Floor = FLOPs of the model on the texts' own tokens (linear layers "
+         f"{e['flops_per_token_linear'] / 1e6:.1f} MFLOP a token for {c['num_hidden_layers']} layers of "
+         f"{c['hidden_size']}/{c['intermediate_size']}, plus attention's 4·n·h a token per layer) at this CPU's fp32 "
+         f"GEMM rate measured in the same process: **{e['gemm_gflops']:.0f} GFLOP/s** (numpy, default threads). "
+         f"Texts: seeds/' {e['texts']['chunks']} chunk texts (mean {tk['chunks']['mean']:.0f} tokens, max "
+         f"{tk['chunks']['max']}), their {e['texts']['sentences']} sentences (mean {tk['sentences']['mean']:.0f}), "
+         f"{e['questions']} questions one at a time (mean {e['question_tokens_mean']:.0f} tokens). The ONNX path's "
+         f"length-sorted batches pad chunks to {tk['chunks']['padded_onnx'] / tk['chunks']['total']:.2f}x and "
+         f"sentences to {tk['sentences']['padded_onnx'] / tk['sentences']['total']:.2f}x their tokens. "
+         f"Load average {_load(e['loadavg']['start'])} at the start, {_load(e['loadavg']['end'])} at the end.", ""]
+    rows = [["floor", f"{e['texts']['chunks'] / e['floor_s']['chunks']:.1f}",
+             f"{e['texts']['sentences'] / e['floor_s']['sentences']:.1f}", f"{e['floor_question_ms_p50']:.1f}",
+             "1.0x", "1.0x", "", ""]]
+    for name, r in e["paths"].items():
+        vs = r.get("vs_onnx")
+        rows.append([name, f"{r['chunks']['texts_per_s']:.1f}", f"{r['sentences']['texts_per_s']:.1f}",
+                     f"{r['question_ms']['p50']:.1f}",
+                     f"{r['chunks']['over_floor']:.2f}x / {r['sentences']['over_floor']:.2f}x",
+                     f"{r['question_over_floor_p50']:.2f}x",
+                     f"{vs['cos_min']:.4f} / {vs['top10_jaccard']:.2f}" if vs else "(reference)",
+                     _load(r["loadavg"])])
+    L += _table(["path", "chunks/s", "sentences/s", "question p50 ms", "documents over floor (chunks / sentences)",
+                 "question over floor (p50)", "vs onnx: min cos / top-10 Jaccard", "load after"], rows)
+    on = e["paths"].get("onnx")
+    if on:
+        d_over, q_over = on["chunks"]["over_floor"], on["question_over_floor_p50"]
+        L += [f"Goals: documents within {ENCODE_GOALS['documents']}x of the floor ({'met' if d_over <= 1.3 else '**missed**'}: "
+              f"{d_over:.2f}x on chunks), questions within {ENCODE_GOALS['questions']}x "
+              f"({'met' if q_over <= 2.5 else '**missed**'}: {q_over:.2f}x). Model load: "
+              + ", ".join(f"{k} {v:.1f} s" for k, v in e["load_s"].items()) + ".", ""]
+    return L
+
+
+def build_curve_section(b: dict) -> list[str]:
+    """Cold build time against corpus size; the share of everything but encoding."""
+    pts = b["points"]
+    L = ["## Build time against corpus size", "",
+         "Cold builds of synthetic corpora made of seeds/ and the dev corpus' text files, copy k of each with 〔k〕 "
+         "before every 。 so that no sentence repeats (`eval.scale.synthetic_corpus`); one process per build. "
+         "\"other\" is everything but the encoder's own time (reading, parsing, chunking, BM25 tokens, FAISS, "
+         "writing).", ""]
+    rows = []
+    for p in pts:
+        rows.append([f"{p['megabytes']:g}", p["encoder"], p["files"], f"{p['chunks']:,}", f"{p['texts_embedded']:,}",
+                     f"{p['seconds']:,.1f}", f"{p['seconds'] / (p['bytes'] / 2**20):.1f}",
+                     f"{p['encode_seconds']:,.1f}", f"{p['texts_per_s']:,.1f}", f"{p['other_seconds']:,.1f}",
+                     f"{100 * p['other_share']:.0f}%", f"{p['peak_rss_mb']:,.0f}", _load(p["loadavg"][0])])
+    L += _table(["MB", "encoder", "files", "chunks", "texts embedded", "build s", "s per MB", "encoder s",
+                 "texts/s", "other s", "other share", "peak RSS MB", "load at start"], rows)
+    fake = [p for p in pts if p["encoder"] == "fake"]
+    real = [p for p in pts if p["encoder"] == "real"]
+    if fake and real:
+        r = real[-1]
+        other_per_mb = np.polyfit([p["bytes"] / 2**20 for p in fake], [p["other_seconds"] for p in fake], 1)[0] \
+            if len(fake) > 1 else fake[0]["other_seconds"] / (fake[0]["bytes"] / 2**20)
+        texts_per_mb = r["texts_embedded"] / (r["bytes"] / 2**20)
+        enc_per_mb = texts_per_mb / r["texts_per_s"]
+        L += [f"Extrapolated (not measured) for the real encoder: {enc_per_mb:.0f} s of encoding a MB "
+              f"({texts_per_mb:,.0f} texts a MB at {r['texts_per_s']:.1f} texts/s) plus {other_per_mb:.1f} s of the "
+              f"rest (slope of the fake-encoder builds): the rest is "
+              f"{100 * other_per_mb / (other_per_mb + enc_per_mb):.0f}% of a real build; 64 MB would take about "
+              f"{64 * (enc_per_mb + other_per_mb) / 3600:.1f} h.", ""]
+    return L
 
 
 DISTS = {"random": "random", "e5": "e5-like"}
@@ -942,6 +1163,11 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.child == "open-index":
         print(json.dumps(child_open_index(args.child_args[0])))
+        return
+    if args.child == "encode":
+        cfg = BenchConfig(**{k: tuple(v) if isinstance(v, list) else v
+                             for k, v in json.loads(args.child_args[0]).items()})
+        print(json.dumps(child_encode(cfg)))
         return
     if args.child == "serve":
         cfg = BenchConfig(**{k: tuple(v) if isinstance(v, list) else v

@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -280,15 +281,125 @@ def _measure_bm25(n: int, cfg: ScaleConfig, rng: np.random.Generator) -> dict:
             "latency_ms": percentiles_ms(scores_t), "with_top_k_ms": percentiles_ms(topk_t)}
 
 
+# ---------------------------------------------------------------- build time against corpus size (issue 16)
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora" / "dev"
+SEEDS = Path(__file__).resolve().parents[1] / "seeds"
+
+
+def build_sources() -> list[Path]:
+    """The text files a synthetic build corpus is made of: seeds/ and the dev corpus' text genres."""
+    paths = sorted(SEEDS.glob("*.txt")) + sorted(SEEDS.glob("*.md"))
+    for genre in ("regulations", "notices", "articles"):
+        paths += sorted((SHARED / genre).glob("*.md"))
+    return paths
+
+
+def synthetic_corpus(root: Path, megabytes: float, sources: list[Path]) -> dict:
+    """Write about `megabytes` of text files into `root`: copies of `sources`, each copy's sentences distinct.
+
+    Copy k inserts 〔k〕 before every 。 and after longer lines without one, so no sentence or chunk of one copy
+    repeats another's (a build embeds a repeated text once, which would flatter the curve), while headings,
+    articles and lengths keep their shapes.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    texts = [(p, p.read_text(encoding="utf-8")) for p in sources]
+    target, written, files, k = int(megabytes * 2**20), 0, 0, 0
+    while written < target:
+        for path, text in texts:
+            data = _tagged(text, k).encode("utf-8")
+            (root / f"{k:04d}_{path.stem}{path.suffix}").write_bytes(data)
+            written += len(data)
+            files += 1
+            if written >= target:
+                break
+        k += 1
+    return {"files": files, "bytes": written, "sources": len(sources)}
+
+
+def _tagged(text: str, k: int) -> str:
+    """Copy k of `text`: 〔k〕 before every 。, and after every longer line without one (references, captions)."""
+    lines = []
+    for line in text.split("\n"):
+        if "。" in line:
+            line = line.replace("。", f"〔{k}〕。")
+        elif len(line.strip()) > 30:        # short lines (headings, titles) keep their shape
+            line = f"{line}〔{k}〕"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+class TimedEmbedder:
+    """Wraps an embedder and adds up the seconds spent in it: build time minus this is everything else."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.name, self.dim, self.fingerprint = inner.name, inner.dim, inner.fingerprint
+        self.seconds = 0.0
+        self.texts = 0
+
+    def encode_queries(self, texts):
+        return self.inner.encode_queries(texts)
+
+    def encode_documents(self, texts, show_progress: bool = False):
+        t = time.perf_counter()
+        try:
+            return self.inner.encode_documents(texts)
+        finally:
+            self.seconds += time.perf_counter() - t
+            self.texts += len(texts)
+
+
+def build_point(megabytes: float, encoder: str, work: Path) -> dict:
+    """One cold build of a synthetic corpus of `megabytes` with the fake or the real encoder, timed."""
+    import shutil
+
+    from index.build import ensure_index
+
+    if encoder == "fake":
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from conftest import FakeEmbedder          # the tests' deterministic embedder: microseconds a text
+
+        inner = FakeEmbedder()
+    else:
+        from index.embed import load_embedder
+
+        inner = load_embedder()
+    corpus, idx = work / f"corpus-{megabytes:g}", work / f"index-{megabytes:g}-{encoder}"
+    shutil.rmtree(idx, ignore_errors=True)
+    info = synthetic_corpus(corpus, megabytes, build_sources()) if not corpus.exists() else \
+        {"files": len(list(corpus.iterdir())), "bytes": sum(p.stat().st_size for p in corpus.iterdir())}
+    timed = TimedEmbedder(inner)
+    load0 = os.getloadavg()
+    t = time.perf_counter()
+    report = ensure_index(corpus, idx, lambda: timed, timed.name, progress=False)
+    seconds = time.perf_counter() - t
+    shutil.rmtree(idx, ignore_errors=True)
+    return {"megabytes": megabytes, "encoder": encoder, **info, "seconds": seconds,
+            "encode_seconds": timed.seconds, "other_seconds": seconds - timed.seconds,
+            "other_share": (seconds - timed.seconds) / seconds, "chunks": report.chunks,
+            "texts_embedded": report.embedded, "texts_per_s": timed.texts / max(timed.seconds, 1e-9),
+            "peak_rss_mb": _vm_hwm() / 2**20, "loadavg": [load0, os.getloadavg()]}
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n", type=int, required=True, help="number of synthetic chunks")
+    p.add_argument("--n", type=int, help="number of synthetic chunks")
+    p.add_argument("--build-mb", type=float, help="instead: time one cold build of a synthetic corpus of this size")
+    p.add_argument("--encoder", default="fake", choices=("fake", "real"), help="with --build-mb")
+    p.add_argument("--work", type=Path, help="with --build-mb: folder for the corpus (reused) and the index")
     p.add_argument("--kinds", default="flat,ivf,bm25", help=f"comma-separated subset of {','.join(KINDS)}")
     p.add_argument("--dist", default="random", choices=DISTRIBUTIONS, help="vector distribution")
     p.add_argument("--e5-stats", type=Path, help="mean + covariance of real embeddings (.npy from fit_gaussian); "
                                                  "required with --dist e5")
     p.add_argument("--queries", type=int, default=ScaleConfig().queries)
     args = p.parse_args(argv)
+    if args.build_mb is not None:
+        work = args.work or Path(tempfile.mkdtemp(prefix="build-curve-"))
+        print(json.dumps(build_point(args.build_mb, args.encoder, work)))
+        return
+    if args.n is None:
+        p.error("--n (synthetic chunks) or --build-mb (a build of that many MB) is required")
     if args.dist == "e5" and args.e5_stats is None:
         p.error("--dist e5 needs --e5-stats FILE: the mean and covariance of real embeddings (fit_gaussian's array, "
                 "as eval/bench.py saves it)")

@@ -15,7 +15,8 @@ from eval.scale import (ScaleConfig, fit_gaussian, gaussian_factor, ivf_bytes, p
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = ("## Machine", "## Warm ask latency", "## Where the time goes", "## Hot spots", "## Cold start",
-            "## Index build and open", "## Memory", "## Scale curve (synthetic)", "## What fits on one 2-core")
+            "## Index build and open", "## Memory", "## Scale curve (synthetic)", "## What fits on one 2-core",
+            "## Encoding against the floor", "## Build time against corpus size")
 
 
 def test_percentiles_ms():
@@ -123,6 +124,10 @@ def test_quick_bench_writes_every_section(tmp_path):
     assert mr["http"]["ready_s"]["median"] < mr["http"]["first_answer_s"]["median"]
     assert mr["browser"]["page_s"]["median"] < mr["browser"]["first_answer_s"]["median"]
     assert "first answer in the browser" in md
+    enc = data["encode"]
+    assert enc["gemm_gflops"] > 1 and set(enc["paths"]) == {"onnx", "torch"}
+    assert enc["paths"]["torch"]["vs_onnx"]["cos_min"] >= 0.9999            # the same vectors on both paths
+    assert [p["encoder"] for p in data["build_curve"]["points"]] == ["fake"]
     # The report is a pure function of the JSON: rendering it again gives the same text.
     assert render(data) == md
 
@@ -138,3 +143,68 @@ def test_startup_table_marks_the_target():
     d["browser"]["first_answer_s"] = runs(20.5)
     assert "**missed**" in next(r for r in startup_table(d) if "first answer in the browser" in r)
     assert "| 8.5 | 8.0, 9.0, 8.5 |" in rows[2]          # ready: median of the HTTP runs, every run listed
+
+
+def test_model_flops_counts_linear_layers_and_attention():
+    from eval.bench import model_flops
+
+    e5_small = {"hidden_size": 384, "intermediate_size": 1536, "num_hidden_layers": 12}
+    one, many = model_flops(e5_small, np.array([1, 128]))
+    assert one == pytest.approx(42.5e6, rel=0.01)            # the 42.5 MFLOP a token of linear layers
+    linear = 128 * 2 * 12 * (4 * 384**2 + 2 * 384 * 1536)
+    assert many - linear == pytest.approx(2 * 12 * 128 * 2 * 128 * 384)    # attention grows with length squared
+
+
+def test_gemm_probe_reports_a_plausible_rate():
+    from eval.bench import gemm_gflops
+
+    assert 0.5 < gemm_gflops(m=256, repeats=2) < 10_000
+
+
+def test_synthetic_build_corpus_has_the_size_and_no_repeated_sentences(tmp_path):
+    from eval.scale import build_sources, synthetic_corpus
+
+    sources = build_sources()
+    assert len(sources) >= 5
+    info = synthetic_corpus(tmp_path, 0.3, sources[:3])
+    files = sorted(tmp_path.iterdir())
+    assert info["files"] == len(files) and abs(info["bytes"] - 0.3 * 2**20) < max(p.stat().st_size for p in files)
+    copies: dict[str, set[str]] = {}
+    for p in files:                                   # copy k's files are named k_<source>
+        copies.setdefault(p.name.split("_")[0], set()).update(
+            s for s in p.read_text(encoding="utf-8").split("。") if len(s) > 30)
+    assert len(copies) >= 2 and all(len(s) > 50 for s in copies.values())
+    seen: set[str] = set()
+    for sentences in copies.values():                 # no sentence of one copy repeats in another
+        assert not sentences & seen
+        seen |= sentences
+
+
+def test_encode_and_build_curve_sections_render_goals_and_shares():
+    from eval.bench import build_curve_section, encode_section
+
+    path = lambda over, q_ms, q_over: {"chunks": {"texts_per_s": 30.0, "over_floor": over},
+                                       "sentences": {"texts_per_s": 90.0, "over_floor": over},
+                                       "question_ms": {"p50": q_ms}, "question_over_floor_p50": q_over,
+                                       "loadavg": [0.5, 0.4, 0.3]}
+    e = {"config": {"hidden_size": 384, "intermediate_size": 1536, "num_hidden_layers": 12},
+         "flops_per_token_linear": 42.5e6, "gemm_gflops": 180.0, "texts": {"chunks": 152, "sentences": 497},
+         "questions": 100, "question_tokens_mean": 20.0, "floor_question_ms_p50": 3.0,
+         "tokens": {k: {"total": 1000, "mean": 120.0, "max": 300, "padded_onnx": 1100} for k in ("chunks", "sentences")},
+         "floor_s": {"chunks": 4.0, "sentences": 4.0}, "load_s": {"onnx": 1.0, "torch": 3.0},
+         "loadavg": {"start": [0.5, 0.4, 0.3], "end": [0.6, 0.4, 0.3]},
+         "paths": {"onnx": path(1.2, 6.0, 2.0), "torch": {**path(2.6, 20.0, 6.7),
+                   "vs_onnx": {"cos_min": 0.99999, "top10_jaccard": 1.0}}}}
+    md = "\n".join(encode_section(e))
+    assert "| floor | 38.0 | 124.2 | 3.0 |" in md and "1.10x their tokens" in md
+    assert "documents within 1.3x of the floor (met: 1.20x" in md and "questions within 2.5x (met: 2.00x)" in md
+    e["paths"]["onnx"] = path(1.5, 9.0, 3.0)
+    assert "(**missed**: 1.50x" in "\n".join(encode_section(e))
+    pt = lambda mb, enc, s, other: {"megabytes": mb, "encoder": enc, "files": 3, "chunks": 100, "texts_embedded": 400,
+                                    "bytes": mb * 2**20, "seconds": s, "encode_seconds": s - other, "texts_per_s": 40.0,
+                                    "other_seconds": other, "other_share": other / s, "peak_rss_mb": 200.0,
+                                    "loadavg": [[0.5, 0.4, 0.3], [0.5, 0.4, 0.3]]}
+    md = "\n".join(build_curve_section({"points": [pt(1, "fake", 5.0, 4.0), pt(4, "fake", 20.0, 16.0),
+                                                    pt(1, "real", 14.0, 4.0)]}))
+    assert "| 4 | fake | 3 | 100 | 400 | 20.0 | 5.0 |" in md and "80%" in md
+    assert "10 s of encoding a MB" in md and "plus 4.0 s of the rest" in md and "the rest is 29% of a real build" in md
