@@ -159,6 +159,7 @@ def test_upload_ask_cite_export_remove(browser, served, pdf_file):
         page.locator("#pa-add").click()
         # the progress bar shows while the file is read and embedded (the chat stays usable meanwhile)
         page.wait_for_selector("#pa-lib-status .pa-progress", timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "library_desktop_progress.png"))
         label = page.locator("#pa-lib-status .pa-progress-label").inner_text()
         assert any(w in label for w in ("检查并读取", "读取语料", "计算向量", "准备中")), label
         page.wait_for_selector("#pa-lib-status .pa-libmsg", timeout=300_000)
@@ -174,6 +175,18 @@ def test_upload_ask_cite_export_remove(browser, served, pdf_file):
         detail = page.locator("#pa-lib-detail").inner_text()
         assert PDF_TITLE in detail and "第2页" in detail and "主要任务" in detail
         page.screenshot(path=str(ARTIFACTS / "library_desktop_document.png"), full_page=True)
+
+        # the same name again: asked before replacing, replaced only on confirmation
+        upload(page, [str(pdf_file)])
+        page.locator("#pa-add").click()
+        page.wait_for_function("document.querySelector('#pa-lib-status').innerText.includes('是否替换')")
+        assert PDF_NAME in page.locator("#pa-lib-status").inner_text()
+        replace = page.locator("#pa-replace")
+        assert replace.is_visible()
+        replace.click()
+        page.wait_for_function("document.querySelector('#pa-lib-status').innerText.includes('已替换')",
+                               timeout=300_000)
+        assert not replace.is_visible() and "共 3 篇文献" in page.locator("#pa-lib-list").inner_text()
 
         # the filter box narrows the list
         page.locator("#pa-lib-filter textarea, #pa-lib-filter input").first.fill("风电")
