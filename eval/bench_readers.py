@@ -129,15 +129,34 @@ def stage_pdf_ocr(n_pages: int) -> dict:
         t = time.perf_counter()
         ocr.engine()
         load = time.perf_counter() - t
-        times, chars = [], 0
-        for scan in scans:
+        # The oracle: the same page read through its text layer.
+        layer = {src: pdf.read(src.read_bytes(), ReadContext()) for src in files}
+        times, chars, agree = [], 0, []
+        for scan, (src, page) in zip(scans, picks):
             t0 = time.perf_counter()
             doc = pdf.read(scan.read_bytes(), ReadContext())
             times.append(time.perf_counter() - t0)
             chars += sum(len(line) for line in doc.lines)
             assert doc.ocr_pages == (1,), doc.ocr_pages
+            want = _squeeze(ln for ln, p in zip(layer[src].lines, layer[src].pages) if p == page + 1)
+            agree.append(_in_order(want, _squeeze(doc.lines)))
     return {"pages": len(times), "model_load_s": load, "seconds_per_page": sum(times) / len(times),
-            "min_s": min(times), "max_s": max(times), "chars": chars, "dpi": ocr.DPI, "threads": ocr.THREADS}
+            "min_s": min(times), "max_s": max(times), "chars": chars, "dpi": ocr.DPI, "threads": ocr.THREADS,
+            "chars_in_order_vs_text_layer": sum(agree) / len(agree), "per_page_agreement": agree}
+
+
+def _squeeze(lines) -> str:
+    import re
+
+    from index.normalize import clean_line
+    return re.sub(r"\s+", "", "".join(clean_line(line) for line in lines))
+
+
+def _in_order(want: str, got: str) -> float:
+    """Share of `want`'s characters that `got` has in the same order (difflib's matching blocks)."""
+    import difflib
+    sm = difflib.SequenceMatcher(None, want, got, autojunk=False)
+    return sum(b.size for b in sm.get_matching_blocks()) / max(1, len(want))
 
 
 def stage_scan_300(n_pages: int) -> dict:
@@ -219,7 +238,8 @@ def render(results: dict, args: argparse.Namespace) -> str:
     row("PDF OCR (index.readers.ocr, rapidocr PP-OCRv6 small)",
         f"{pocr.get('pages', 0)} image-only A4 pages at {pocr.get('dpi', '?')} dpi",
         lambda r: f"{r['seconds_per_page']:.1f} s/page (min {r['min_s']:.1f}, max {r['max_s']:.1f}; "
-                  f"{r['threads']} threads; model load {r['model_load_s']:.1f} s once)", pocr)
+                  f"{r['threads']} threads; model load {r['model_load_s']:.1f} s once); "
+                  f"{100 * r['chars_in_order_vs_text_layer']:.1f}% of the text layer's characters, in order", pocr)
     row("PDF OCR path, recognition stubbed", f"{scan.get('pages', 0)}-page scan, {scan.get('bitmap_px', '?')} px a page",
         lambda r: f"{r['pages'] / r['seconds']:.0f} pages/s render+free; RSS {r['rss_before_mb']:.0f} -> "
                   f"{r['rss_after_mb']:.0f} MB (one bitmap: {r['bitmap_mb']:.1f} MB)", scan)

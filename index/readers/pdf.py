@@ -54,6 +54,7 @@ _GUTTER_MIN = 0.5       # a column gutter is at least this wide (CSS' default co
 _COLUMN_ROWS = 3        # a column has at least this many rows in one band (fewer: right-aligned dates, not columns)
 _FULL_ROW = 0.6         # a run this share of its column's width "fills" it; columns are mostly such rows
 _NARROW = 0.75          # a run narrower than this share of the region may be a column's (a 70/30 layout's too)
+_TALL = 1.8             # a run this many times the median height is not a line of text (stamp, logo, drop cap)
 _PARA_GAP = 0.6         # a vertical gap this much wider than the page's usual line gap marks a paragraph
 # Running headers and footers: where they may be and how often they must recur.
 _MARGIN_ZONE = 0.12     # top/bottom share of the page height
@@ -237,11 +238,20 @@ def _median_height(runs: Sequence[Run]) -> float:
 
 
 def rows(runs: Iterable[Run]) -> list[list[Run]]:
-    """Runs grouped into visual rows, top to bottom, each row left to right."""
+    """Runs grouped into visual rows, top to bottom, each row left to right.
+
+    A run much taller than the others (an OCR box around a stamp or a logo, a drop capital) is a row of its
+    own: as a row's band it would swallow the several lines beside it.
+    """
+    runs = sorted(runs, key=lambda r: (r.top, r.x0))
+    tall = _TALL * _median_height(runs)
     out: list[list[Run]] = []
     band: tuple[float, float] | None = None
-    for r in sorted(runs, key=lambda r: (r.top, r.x0)):
-        if band is not None and band[0] <= r.middle <= band[1]:
+    for r in runs:
+        if r.height > tall:
+            out.append([r])
+            continue
+        if band is not None and band[0] <= r.middle <= band[1] and out[-1][0].height <= tall:
             out[-1].append(r)
             continue
         out.append([r])

@@ -172,6 +172,14 @@ def test_one_column_with_right_aligned_lines_is_read_top_to_bottom():
     assert order[-4:] == ["附件：", "国务院", "2025年8月21日", "（此件公开发布）"]
 
 
+def test_a_tall_box_beside_the_lines_does_not_merge_them_into_one_row():
+    # OCR draws one box around a stamp or logo that spans several lines of text beside it
+    runs = [_run(f"第{k}行文字", 60, 40 + 15 * k, 300) for k in range(8)]
+    runs.append(Run("印章", 400, 50, 480, 130))
+    order = ["".join(r.text for r in row) for row in layout(runs)]
+    assert [t for t in order if t != "印章"] == [f"第{k}行文字" for k in range(8)]
+
+
 def test_a_two_column_table_of_short_cells_is_not_taken_for_columns():
     runs = []
     for k in range(8):
