@@ -10,7 +10,12 @@ Thread safety: one `SentenceTransformer` is shared by every UI session, and a fa
 threads at once can fail ("Already borrowed") while it switches truncation/padding, so each encode call
 holds the embedder's lock. Torch already spreads one call over both cores, so queuing costs little.
 
-Speed of a question: sentence-transformers' eager forward spends most of a short question's 40-50 ms in
+Backends: the bundled model is served through ONNX Runtime by default (`index.onnx_encoder`: exported once from
+the converted folder at first use, vectors checked against torch's at cosine >= 0.9999, the same fingerprint,
+so indexes stay valid; no torch import when serving). `backend="torch"` and every other model take the
+sentence-transformers path below, which is also the fallback where the export fails.
+
+Speed of a question on the torch path: sentence-transformers' eager forward spends most of a short question's 40-50 ms in
 small matrix products. A TorchScript trace of the same forward, frozen and optimized for inference (weights
 prepacked for oneDNN), gives the same vectors (cosine 1.0000) in 60-70% of the time, so questions take
 that path once it has been traced and checked; documents keep `SentenceTransformer.encode`, whose
