@@ -390,28 +390,37 @@ def child_encode(cfg: BenchConfig) -> dict:
                 "question_tokens_mean": float(qtokens.mean()),
                 "floor_s": floor, "floor_question_ms_p50": float(np.median(qfloor) * 1000), "paths": {}})
     vectors = {}
+    flops = {k: float(model_flops(config, t).sum()) for k, t in tokens.items()}
+    qflops = model_flops(config, qtokens)
     for name, e in embedders.items():
         log(f"encode: {name}: documents")
         res: dict = {}
         e.encode_documents(sets["chunks"][:8])                            # first-call costs are not throughput
         for k, texts in sets.items():
+            # The GEMM rate right before and after, so that a load change between paths moves both alike.
+            before = gemm_gflops()
             t = time.perf_counter()
             vectors[name, k] = e.encode_documents(texts)
             sec = time.perf_counter() - t
-            res[k] = {"seconds": sec, "texts_per_s": len(texts) / sec, "over_floor": sec / floor[k]}
+            local = (before + gemm_gflops()) / 2
+            res[k] = {"seconds": sec, "texts_per_s": len(texts) / sec, "gemm_gflops_local": local,
+                      "over_floor": sec / (flops[k] / (local * 1e9))}
         if hasattr(e, "warm_up"):
             e.warm_up()                                                   # the traced question path
         for q in questions[:5]:
             e.encode_queries([q])
         log(f"encode: {name}: {len(questions)} questions one at a time")
         qt = []
+        before = gemm_gflops()
         for q in questions:
             t = time.perf_counter()
             e.encode_queries([q])
             qt.append(time.perf_counter() - t)
         qt = np.asarray(qt)
+        local = (before + gemm_gflops()) / 2
         res["question_ms"] = percentiles_ms(qt)
-        res["question_over_floor_p50"] = float(np.median(qt / qfloor))
+        res["question_gemm_gflops_local"] = local
+        res["question_over_floor_p50"] = float(np.median(qt / (qflops / (local * 1e9))))
         vectors[name, "questions"] = e.encode_queries(questions)
         res["loadavg"] = os.getloadavg()
         out["paths"][name] = res
@@ -901,7 +910,9 @@ def encode_section(e: dict) -> list[str]:
          f"Floor = FLOPs of the model on the texts' own tokens (linear layers "
          f"{e['flops_per_token_linear'] / 1e6:.1f} MFLOP a token for {c['num_hidden_layers']} layers of "
          f"{c['hidden_size']}/{c['intermediate_size']}, plus attention's 4·n·h a token per layer) at this CPU's fp32 "
-         f"GEMM rate measured in the same process: **{e['gemm_gflops']:.0f} GFLOP/s** (numpy, default threads). "
+         f"GEMM rate measured in the same process: **{e['gemm_gflops']:.0f} GFLOP/s** (numpy, default threads; the "
+         "floor row uses it; each path's multiple uses the rate measured right before and after that path, so "
+         "that other processes' load moves both alike). "
          f"Texts: seeds/' {e['texts']['chunks']} chunk texts (mean {tk['chunks']['mean']:.0f} tokens, max "
          f"{tk['chunks']['max']}), their {e['texts']['sentences']} sentences (mean {tk['sentences']['mean']:.0f}), "
          f"{e['questions']} questions one at a time (mean {e['question_tokens_mean']:.0f} tokens). The ONNX path's "
@@ -910,7 +921,7 @@ def encode_section(e: dict) -> list[str]:
          f"Load average {_load(e['loadavg']['start'])} at the start, {_load(e['loadavg']['end'])} at the end.", ""]
     rows = [["floor", f"{e['texts']['chunks'] / e['floor_s']['chunks']:.1f}",
              f"{e['texts']['sentences'] / e['floor_s']['sentences']:.1f}", f"{e['floor_question_ms_p50']:.1f}",
-             "1.0x", "1.0x", "", ""]]
+             "1.0x", "1.0x", "", "", f"{e['gemm_gflops']:.0f}"]]
     for name, r in e["paths"].items():
         vs = r.get("vs_onnx")
         rows.append([name, f"{r['chunks']['texts_per_s']:.1f}", f"{r['sentences']['texts_per_s']:.1f}",
@@ -918,9 +929,10 @@ def encode_section(e: dict) -> list[str]:
                      f"{r['chunks']['over_floor']:.2f}x / {r['sentences']['over_floor']:.2f}x",
                      f"{r['question_over_floor_p50']:.2f}x",
                      f"{vs['cos_min']:.4f} / {vs['top10_jaccard']:.2f}" if vs else "(reference)",
-                     _load(r["loadavg"])])
+                     _load(r["loadavg"]), f"{r['chunks'].get('gemm_gflops_local', e['gemm_gflops']):.0f}"])
     L += _table(["path", "chunks/s", "sentences/s", "question p50 ms", "documents over floor (chunks / sentences)",
-                 "question over floor (p50)", "vs onnx: min cos / top-10 Jaccard", "load after"], rows)
+                 "question over floor (p50)", "vs onnx: min cos / top-10 Jaccard", "load after",
+                 "GEMM GFLOP/s meanwhile"], rows)
     on = e["paths"].get("onnx")
     if on:
         d_over, q_over = on["chunks"]["over_floor"], on["question_over_floor_p50"]
