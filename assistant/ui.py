@@ -537,19 +537,23 @@ def build_ui(assistant: Any, uploads: UploadLimits | None = None) -> gr.Blocks:
     return demo
 
 
-class NamedFiles(gr.File):
-    """gr.File whose handler gets (name as the browser sent it, Gradio's stored copy) pairs.
+def named_files(**kwargs) -> gr.File:
+    """A gr.File whose handler gets (name as the browser sent it, Gradio's stored copy) pairs.
 
     Gradio stores an upload under the last part of its name only, so `../../x.txt` would arrive as a harmless
-    `x.txt`; the library checks the name the user's file really had and refuses it with the reason.
+    `x.txt`; the library checks the name the user's file really had and refuses it with the reason. The
+    override is on the instance: a gr.File subclass would make Gradio write a .pyi stub beside this module.
     """
-    is_template = True        # drawn by Gradio's own File component
+    box = gr.File(**kwargs)
 
-    def preprocess(self, payload):
+    def preprocess(payload):
         if payload is None:
             return None
         items = list(payload) if isinstance(payload, ListFiles) else [payload]
-        return [(f.orig_name or Path(f.path).name, self._process_single_file(f)) for f in items]
+        return [(f.orig_name or Path(f.path).name, box._process_single_file(f)) for f in items]
+
+    box.preprocess = preprocess
+    return box
 
 
 @dataclass
@@ -574,7 +578,7 @@ def _library_tab(assistant: Any, uploads: UploadLimits | None, scope: gr.Dropdow
                 gr.Markdown(READ_ONLY, elem_id="pa-lib-readonly")
             else:
                 mb = uploads.max_file_bytes / library.MB
-                files = NamedFiles(file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
+                files = named_files(file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
                                 label="添加文献：拖放或选择文件", elem_id="pa-upload", height=170)
                 gr.Markdown(f"PDF、Word（.docx）、网页（.html）、TXT、MD，可多选；每个不超过 {mb:g} MB。"
                             "文件先检查（按内容而非扩展名），再复制到语料文件夹并更新索引；更新期间仍可提问。",
@@ -611,26 +615,34 @@ def _library_tab(assistant: Any, uploads: UploadLimits | None, scope: gr.Dropdow
     writes = dict(concurrency_limit=1, concurrency_id="library", **private)
     skips = (gr.skip(),) * 4
 
+    # The upload box is never sent an update (gr.skip()/gr.update() would make Gradio re-create it without the
+    # name-keeping preprocess of `named_files`): a chained event clears it with a plain value, and what waits for
+    # the "replace" confirmation is kept in `pending`.
+    pending = gr.State([])
+
     def add(uploaded: list[tuple[str, str]] | None, q: str, replace: bool = False) -> Iterator[tuple]:
         uploaded = [(str(name), str(path)) for name, path in (uploaded or [])]
-        paths = [path for _, path in uploaded]
         if not uploaded:
-            yield render.library_message_html("warn", "请先拖放或选择要添加的文件"), gr.update(visible=False), *skips
+            yield (render.library_message_html("warn", "请先拖放或选择要添加的文件"), gr.update(visible=False),
+                   *skips[:3], [])
             return
         if not replace:
             taken = library.clashes(assistant, [name for name, _ in uploaded])
             if taken:
                 yield (render.library_message_html(
                     "warn", "文献库中已有同名文件，是否替换？",
-                    [*taken, "点击“替换同名文件并添加”确认替换；或移除这些文件后再添加。"]),
-                    gr.update(visible=True), *skips)
+                    [*taken, "点击“替换同名文件并添加”确认替换；不替换则重新选择文件。"]),
+                    gr.update(visible=True), *skips[:3], uploaded)
                 return
         outcome: dict = {}
         for bar in in_background(lambda hook: assistant.add_documents(uploaded, replace=replace, limits=uploads,
                                                                        on_progress=hook), outcome):
-            yield bar, gr.update(visible=False), *skips
-        _discard_uploads(paths)
-        yield (add_outcome_html(outcome), gr.update(visible=False), *listing(q), None)
+            yield bar, gr.update(visible=False), *skips[:3], gr.skip()
+        _discard_uploads([path for _, path in uploaded])
+        yield (add_outcome_html(outcome), gr.update(visible=False), *listing(q), [])
+
+    def add_replacing(uploaded: list[tuple[str, str]] | None, q: str) -> Iterator[tuple]:
+        yield from add(uploaded, q, replace=True)
 
     def ask_remove(name: str | None):
         if not name:
@@ -654,12 +666,9 @@ def _library_tab(assistant: Any, uploads: UploadLimits | None, scope: gr.Dropdow
         yield (remove_outcome_html(name, outcome), gr.update(visible=False), table_html,
                gr.update(choices=pick_update["choices"], value=None), scope_update, "")
 
-    add_outputs = [status, replace_btn, table, pick, scope, files]
-    add_btn.click(add, [files, query], add_outputs, **writes)
-    def add_replacing(uploaded: list[tuple[str, str]] | None, q: str) -> Iterator[tuple]:
-        yield from add(uploaded, q, replace=True)
-
-    replace_btn.click(add_replacing, [files, query], add_outputs, **writes)
+    add_outputs = [status, replace_btn, table, pick, scope, pending]
+    add_btn.click(add, [files, query], add_outputs, **writes).then(lambda: None, None, [files], **private)
+    replace_btn.click(add_replacing, [pending, query], add_outputs, **writes)
     remove_btn.click(ask_remove, [pick], [confirm_box, confirm_text, status], **private)
     cancel_remove.click(lambda: gr.update(visible=False), None, [confirm_box], **private)
     confirm_remove.click(remove, [pick, query], [status, confirm_box, table, pick, scope, detail], **writes)

@@ -373,3 +373,15 @@ def test_questions_are_answered_from_the_current_index_while_adding(lib):
     lib.add_documents([("数字化方案.md", NEW.encode())], on_progress=hook)
     assert all(p.citation.source != "数字化方案.md" for p in seen["during"].passages)
     assert lib.ask(NEW_QUESTION, top_k=1).passages[0].citation.source == "数字化方案.md"
+
+
+def test_the_upload_box_hands_over_the_name_the_browser_sent(tmp_path):
+    from gradio.data_classes import FileData, ListFiles
+    from assistant import ui
+    stored = tmp_path / "x.txt"
+    stored.write_text("正文", encoding="utf-8")
+    box = ui.named_files(file_count="multiple", type="filepath", render=False)
+    got = box.preprocess(ListFiles(root=[FileData(path=str(stored), orig_name="../../x.txt")]))
+    assert got == [("../../x.txt", str(stored))]
+    assert box.preprocess(None) is None
+    assert not list(Path(ui.__file__).parent.glob("*.pyi"))      # no Gradio stub written beside the module
