@@ -14,7 +14,8 @@ a build killed at any point leaves collections no alias names, which the next bu
 
 BM25: the field holds our own jieba tokens (index.tokenize.Tokenizer, with the corpus' user dictionary and the
 stopwords), each written as a letter code, so Milvus' analyzer (the `standard` one, which keeps a run of letters
-whole) sees exactly the terms bm25s sees locally, and scores them with the same Lucene BM25 (k1 1.5, b 0.75).
+whole) sees exactly the terms bm25s sees locally, and scores them with the same BM25 (k1 1.5, b 0.75; Milvus keeps
+the constant factor k1 + 1 that Lucene's variant drops, which no ranking sees).
 Milvus' jieba analyzer would cut the text again with its own normalization (no NFKC, no simplification, keeps
 punctuation as terms), so local and Milvus answers would drift apart.
 
@@ -61,6 +62,11 @@ class MilvusConfig:
     m: int = 16
     ef_construction: int = 200
     ef_search: int = 128
+    # ef is tuned at build like the local IVF's nprobe: doubled from ef_search until recall@10 against exact search
+    # reaches target_recall on `tune_probes` probe queries (sentence vectors: index.dense.probe_queries).
+    target_recall: float = 0.98
+    tune_probes: int = 64
+    max_ef: int = 4096
     bm25_k1: float = 1.5           # bm25s' defaults, so both backends score alike
     bm25_b: float = 0.75
     # BM25 hits fetched per question: the fusion reads the best `candidates` (60) after the source filter; the
@@ -261,11 +267,12 @@ class MilvusStore:
         # sentences of the passages it shows.
         svectors = MilvusVectors(self, f"{gen}_sentences", m, dim)
         terms = tuple(manifest["tokenizer_terms"])
-        dense = MilvusSearch(self, f"{gen}_chunks", "row", n)
+        ef = manifest["index"].get("ef_search")
+        dense = MilvusSearch(self, f"{gen}_chunks", "row", n, ef)
         return StoredIndex(Path(gen), manifest, chunks, np.zeros((0, dim), np.float32), dense,
                            MilvusBM25(self, f"{gen}_chunks", n), terms, sentences, svectors,
                            {"chunks": [], "sentences": []},   # the build's cache reads load_vectors
-                           sentence_search=MilvusSearch(self, f"{gen}_sentences", "sid", m))
+                           sentence_search=MilvusSearch(self, f"{gen}_sentences", "sid", m, ef))
 
 
 class MilvusGeneration:
@@ -356,8 +363,12 @@ class MilvusGeneration:
         if got != [n, m]:
             raise CorruptIndexError(f"Milvus holds {got[0]} chunks and {got[1]} sentences of {self.name} after "
                                     f"inserting {n} and {m}; the live generation was left in place")
+        for c in (chunks_c, sents_c):
+            st.call("load_collection", c)
+        ef, recall = self._tune_ef(chunks_c, data, dense_config)
         settings = {"type": f"milvus-{cfg.index_type.lower()}", "metric": "inner_product", "M": cfg.m,
-                    "efConstruction": cfg.ef_construction, "ef_search": cfg.ef_search,
+                    "efConstruction": cfg.ef_construction, "ef_search": ef, "probe_recall": round(recall, 4),
+                    "target_recall": cfg.target_recall, "recall_k": 10,
                     "bm25": {"k1": cfg.bm25_k1, "b": cfg.bm25_b, "tokens": "index.tokenize (letter codes)"}}
         manifest = {**finish(settings), "format_version": FORMAT_VERSION,
                     "backend": {"engine": "milvus", "generation": self.name, "collections": [chunks_c, sents_c]},
@@ -370,14 +381,35 @@ class MilvusGeneration:
         st.call("insert", st.meta, [{"key": f"{self.name}:{p}", "gen": self.name, "part": p, "text": t,
                                      "v": [0.0, 0.0]} for p, t in enumerate(parts)])
         st.call("flush", st.meta)
-        for c in (st.meta, chunks_c, sents_c):
-            st.call("load_collection", c)
+        st.call("load_collection", st.meta)
         # The commit: readers see the new generation from the moment the alias names it, never before.
         if st.alias in st.call("list_aliases")["aliases"]:
             st.call("alter_alias", collection_name=chunks_c, alias=st.alias)
         else:
             st.call("create_alias", collection_name=chunks_c, alias=st.alias)
         return manifest
+
+    def _tune_ef(self, collection: str, data: GenerationData, dense_config) -> tuple[int, float]:
+        """The smallest ef (doubling) whose recall@10 against exact search reaches the target: (ef, recall)."""
+        from dataclasses import replace
+
+        from index.dense import probe_queries
+
+        cfg = self.st.config
+        probes = probe_queries(data.vectors, data.sentence_vectors, replace(dense_config, probes=cfg.tune_probes))
+        k = min(10, len(data.vectors))
+        scores = probes @ data.vectors.T
+        truth = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] else np.argsort(-scores, axis=1)
+        del scores
+        search = MilvusSearch(self.st, collection, "row", len(data.vectors))
+        ef, recall = cfg.ef_search, 0.0
+        while True:
+            search.ef = ef
+            got = [search.ranking(p, 60, None)[1][:k] for p in probes]
+            recall = float(np.mean([len(set(g.tolist()) & set(t.tolist())) / k for g, t in zip(got, truth)]))
+            if recall >= cfg.target_recall or ef >= cfg.max_ef:
+                return ef, recall
+            ef *= 2
 
     def discard(self) -> None:
         try:
@@ -391,19 +423,19 @@ class MilvusGeneration:
 class MilvusSearch:
     """Nearest rows of one vector field in Milvus, with the faiss-free `ranking` the retriever calls."""
 
-    def __init__(self, st: MilvusStore, collection: str, row_field: str, ntotal: int):
+    def __init__(self, st: MilvusStore, collection: str, row_field: str, ntotal: int, ef: int | None = None):
         self.st, self.collection, self.row_field, self.ntotal = st, collection, row_field, ntotal
+        self.ef = ef or st.config.ef_search     # the build's tuned ef (manifest "index"), else the default
 
     def ranking(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """(scores, rows) of the `k` nearest by inner product, best first, ties by row; only `allowed` rows."""
         k = min(k, self.ntotal if allowed is None else len(allowed))
         if k <= 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        cfg = self.st.config
         hits = self.st.call("search", self.collection, data=[np.asarray(query, np.float32).tolist()],
                             anns_field="vec", limit=k, output_fields=[self.row_field],
                             filter=_row_filter(self.row_field, allowed),
-                            search_params={"metric_type": "IP", "params": {"ef": max(cfg.ef_search, k)}})[0]
+                            search_params={"metric_type": "IP", "params": {"ef": max(self.ef, k)}})[0]
         return _ordered([h["distance"] for h in hits], [h["entity"][self.row_field] for h in hits])
 
 
@@ -430,7 +462,7 @@ class MilvusSearch:
         fused: dict[int, float] = {}
         if n > 0:
             reqs = [AnnSearchRequest([np.asarray(q.vector, np.float32).tolist()], "vec",
-                                     {"metric_type": "IP", "params": {"ef": max(st.config.ef_search, n)}}, n,
+                                     {"metric_type": "IP", "params": {"ef": max(self.ef, n)}}, n,
                                      expr=expr)]
             codes = " ".join(token_code(t) for t in q.terms)
             if codes:

@@ -167,6 +167,9 @@ def test_manifest_lives_with_the_collection(pair):
     assert m["backend"]["engine"] == "milvus" and m["counts"]["chunks"] == len(milvus._snapshot.stored.chunks)
     assert m["corpus"]["files"] == pair[0].manifest["corpus"]["files"]
     assert milvus.backend.live_generation() == m["backend"]["generation"]
+    # ef was tuned at build until recall@10 against exact search reached the target, and is what searches use
+    assert m["index"]["probe_recall"] >= m["index"]["target_recall"] == 0.98
+    assert milvus._snapshot.stored.dense.ef == m["index"]["ef_search"] >= 128
 
 
 def _copy_seeds(dst: Path) -> Path:
