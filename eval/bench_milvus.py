@@ -353,6 +353,12 @@ def main(argv: list[str] | None = None) -> None:
             if part not in result and part in old:
                 result[part] = old[part]
                 result.setdefault("kept_from", {})[part] = old.get("date")
+            elif part == "scale" and part in old:     # sizes not measured now are kept
+                have = {p["n"] for p in result["scale"]}
+                kept = [p for p in old["scale"] if p["n"] not in have]
+                if kept:
+                    result["scale"] = sorted(result["scale"] + kept, key=lambda p: p["n"])
+                    result.setdefault("kept_from", {})["scale " + ",".join(str(p["n"]) for p in kept)] = old.get("date")
     (RESULTS / "bench_milvus.json").write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
     (RESULTS / "bench_milvus.md").write_text(render(result), encoding="utf-8")
     print(render(result))
