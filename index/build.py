@@ -311,7 +311,7 @@ def _embed(embedder, texts: list[str], keys: list[str], cache: dict[str, np.ndar
         else:
             first.setdefault(k, i)
     todo = sorted(first.values(), key=lambda i: -len(texts[i]))
-    step = getattr(embedder, "batch_size", EMBED_BATCH)   # a Ray embedder takes a whole pass at once
+    step = getattr(embedder, "documents_per_call", EMBED_BATCH)   # a Ray embedder takes a whole pass at once
     for start in range(0, len(todo), step):
         batch = todo[start:start + step]
         out[batch] = embedder.encode_documents([texts[i] for i in batch])

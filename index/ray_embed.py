@@ -68,7 +68,7 @@ class RayEmbedder:
         self.cpus_per_worker = cpus_per_worker
         # index.build hands an embedder this many texts per call: one Ray Data job per this many texts, so
         # the per-job start-up (actors, model loads) is paid once per pass, not once per 32 texts.
-        self.batch_size = 1 << 30
+        self.documents_per_call = 1 << 30
         self.name = getattr(local, "name", "")
         self.dim = local.dim
         self.fingerprint = local.fingerprint
