@@ -688,5 +688,5 @@ def test_failed_export_falls_back_to_torch_once_and_is_remembered(model_copy, mo
     monkeypatch.setattr(ox, "_torch_export", lambda *a: pytest.fail("exported again after a recorded failure"))
     assert isinstance(embed.load_embedder(), embed.SentenceTransformerEmbedder)
     monkeypatch.setattr(ox, "_torch_export", broken)     # "onnx" insists: it tries again, and says why it failed
-    with pytest.raises(ModelLoadError, match="cannot export the bundled model .* aten::magic"):
+    with pytest.raises(ModelLoadError, match="cannot export the bundled model .* operator 'aten::magic'"):
         embed.load_embedder(backend="onnx")
