@@ -180,7 +180,6 @@ JUNK_ANYWHERE = (
     ("markup: html entity", r"&(nbsp|amp|lt|gt|quot|#\d+);"),
     ("markup: escaped or wiki brackets", r"\\[\[\]]|\[\[|\]\]"),
     ("markup: template braces", r"\{\{|\}\}"),
-    ("metadata: url", r"https?://|www\.[a-z0-9-]+\.(com|cn|org|net|gov)"),
     ("metadata: site registration", r"ICP(备|证)\s*\d|公网安备|网站标识码"),
     ("metadata: copyright line", r"版权所有|(?i:copyright\s*(©|\(c\)|\d{4}))|(?i:all rights reserved)"),
     ("navigation: breadcrumb", r"首页\s*(>|›|»|＞)"),
@@ -192,6 +191,7 @@ JUNK_ANYWHERE = (
 )
 JUNK_LINE = (
     ("markup: markdown heading", r"#{1,6}\s"),
+    ("metadata: url line", r"(https?://|www\.)\S+(\s+\d{1,3}/\d{1,3})?\s*$"),   # a URL in a sentence is content
     ("markup: front matter", r"(---|layout:\s|description:\s|title:\s[A-Za-z])"),
     ("metadata: site field", r"(来源|来源于|发布时间|时间|责任编辑|编辑|摄影|供稿)\s*[:：].{0,40}$"),
     ("metadata: date-time stamp", r"\d{4}-\d{2}-\d{2}(\s+\d{1,2}:\d{2})?\s*$"),

@@ -164,6 +164,9 @@ def score(question: Question, result: Retrieval, k: int = K, labels: Mapping[str
            "mean_passage_chars": (sum(map(reading_length, texts)) / len(texts)) if texts else None,
            "elapsed_ms": round(result.elapsed_ms, 2), "passages": passages, **result.extra}
     if not question.answerable:
+        # Near-domain traps (a regulation or topic the corpus does not hold, asked like an answerable question)
+        # are the hard negatives; the question set marks them in the note.
+        row["trap"] = "trap" in question.note
         return row | {"rank": None, "hit@1": None, "hit@5": None, "hit@10": None, "mrr@10": None,
                       "ndcg@10": None, "chars_before_first_hit": None}
     rank = first_hit_rank(texts, question.anchors)
@@ -191,8 +194,10 @@ def _abstention(system_rows: Sequence[dict]) -> dict | None:
     answerable = [r["kind"] != "unanswerable" for r in system_rows]
     p, rec = abstention_precision_recall(found, answerable)
     wrongly = Counter(r["kind"] for r in system_rows if r["kind"] != "unanswerable" and not r["found"])
+    traps = [r for r in system_rows if r.get("trap")]
     return {"precision": p, "recall": rec, "abstained": sum(not f for f in found),
-            "unanswerable": sum(not a for a in answerable),
+            "unanswerable": sum(not a for a in answerable), "traps": len(traps),
+            "recall_traps": sum(not r["found"] for r in traps) / len(traps) if traps else math.nan,
             "abstained_on_answerable": dict(sorted(wrongly.items()))}
 
 
@@ -252,7 +257,8 @@ def structure_metrics(chunks: Sequence, meta: Sequence[Mapping]) -> dict:
 
     def group_of(kind: str, value: str) -> dict:
         return groups.setdefault(kind, {}).setdefault(value, {
-            "documents": 0, "titles_stated": 0, "titles_correct": 0, "untitled": 0, "untitled_marked": 0,
+            "documents": 0, "titles_stated": 0, "titles_correct": 0, "titles_exact": 0, "untitled": 0,
+            "untitled_marked": 0,
             "authors_found": 0, "authors": 0, "files": 0, "files_segmented_as_expected": 0,
             "chunks": 0, "junk_chunks": 0})
 
@@ -269,8 +275,10 @@ def structure_metrics(chunks: Sequence, meta: Sequence[Mapping]) -> dict:
         got_title = "" if seg is None or seg.title_is_fallback else seg.title
         a_found, a_total = author_recall(seg.authors if seg is not None else (), d["authors"])
         title_ok = bool(d.get("title_stated", bool(d["title"]))) and match is not None
+        title_exact = title_ok and title_matches(match.title, [d["title"]])
         documents.append({"path": d["path"], "segment": pos, "genre": d["genre"], "title": d["title"],
-                          "got_title": got_title, "title_correct": title_ok, "authors": list(d["authors"]),
+                          "got_title": got_title, "title_correct": title_ok, "title_exact": title_exact,
+                          "authors": list(d["authors"]),
                           "got_authors": list(seg.authors) if seg is not None else [],
                           "segments_found": len(found)})
         for kind, value in (("all", "all"), ("genre", d["genre"]), ("format", labels[d["path"]]["format"])):
@@ -279,6 +287,7 @@ def structure_metrics(chunks: Sequence, meta: Sequence[Mapping]) -> dict:
             if d.get("title_stated", bool(d["title"])):
                 g["titles_stated"] += 1
                 g["titles_correct"] += title_ok
+                g["titles_exact"] += title_exact
             else:
                 g["untitled"] += 1
                 g["untitled_marked"] += seg is None or seg.title_is_fallback or not seg.title
@@ -363,18 +372,19 @@ def _mrr_grid(summary: dict[str, dict], key: str) -> list[str]:
 
 
 def _structure_table(structure: dict) -> list[str]:
-    head = ("| group | documents | title accuracy | untitled marked | author recall | files segmented as "
-            "expected | chunks | junk chunks |")
-    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    head = ("| group | documents | title accuracy | exact title | untitled marked | author recall | files "
+            "segmented as expected | chunks | junk chunks |")
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     rows = [("all", structure["all"])] + [(f"genre {k}", v) for k, v in structure["by_genre"].items()] + \
            [(f"format {k}", v) for k, v in structure["by_format"].items()]
     for name, g in rows:
         title = f"{_fmt(g['title_accuracy'], 'r')} ({g['titles_correct']}/{g['titles_stated']})" \
             if g["titles_stated"] else "—"
+        exact = f"{g['titles_exact']}/{g['titles_stated']}" if g["titles_stated"] else "—"
         untitled = f"{g['untitled_marked']}/{g['untitled']}" if g["untitled"] else "—"
         authors = f"{_fmt(g['author_recall'], 'r')} ({g['authors_found']}/{g['authors']})" if g["authors"] else "—"
         files = f"{g['files_segmented_as_expected']}/{g['files']}" if g["files"] else "—"
-        lines.append(f"| {name} | {g['documents'] or '—'} | {title} | {untitled} | {authors} | {files} | "
+        lines.append(f"| {name} | {g['documents'] or '—'} | {title} | {exact} | {untitled} | {authors} | {files} | "
                      f"{g['chunks']} | {g['junk_chunks']} |")
     return lines + [""]
 
@@ -396,14 +406,17 @@ def render_corpus(name: str, block: dict) -> list[str]:
     lines += ["### Abstention (unanswerable questions)", "",
               "`found=False` counts as abstaining. Precision: of the questions abstained on, the share truly "
               "unanswerable; recall: of the unanswerable questions, the share abstained on; the last column "
-              "counts answerable questions abstained on, by kind. Baselines always answer.", "",
-              "| system | precision | recall | abstained | unanswerable | abstained on answerable |",
-              "|---|---:|---:|---:|---:|---|"]
+              "counts answerable questions abstained on, by kind; \"recall on traps\" is the recall on the "
+              "near-domain traps alone (questions about regulations or topics the corpus does not hold). "
+              "Baselines always answer.", "",
+              "| system | precision | recall | recall on traps | abstained | unanswerable | abstained on answerable |",
+              "|---|---:|---:|---:|---:|---:|---|"]
     for system, entry in summary.items():
         if "abstention" in entry:
             a = entry["abstention"]
             wrong = ", ".join(f"{k} {v}" for k, v in a["abstained_on_answerable"].items()) or "none"
-            lines.append(f"| {system} | {_fmt(a['precision'], 'p')} | {_fmt(a['recall'], 'r')} | "
+            traps = f"{_fmt(a['recall_traps'], 'r')} (n={a['traps']})" if a["traps"] else "—"
+            lines.append(f"| {system} | {_fmt(a['precision'], 'p')} | {_fmt(a['recall'], 'r')} | {traps} | "
                          f"{a['abstained']} | {a['unanswerable']} | {wrong} |")
     lines.append("")
     if block.get("structure"):
@@ -411,7 +424,8 @@ def render_corpus(name: str, block: dict) -> list[str]:
         reasons = ", ".join(f"{k} {v}" for k, v in s["junk_reasons"].items()) or "none"
         lines += ["### Structure (title accuracy, author recall, junk chunks; goal: 0 junk)", "",
                   "Against the hand-checked metadata of the corpus. Title accuracy counts documents whose title is "
-                  "printed in the file; \"untitled marked\" counts the others whose segment is marked as having no "
+                  "printed in the file and found in one of its accepted forms (eval/*_meta.json `title_alternates`); "
+                  "\"exact title\" accepts the document's own title only; \"untitled marked\" counts the others whose segment is marked as having no "
                   "printed title. Junk: a chunk holding navigation, page/site metadata or markup "
                   f"(`eval.metrics.junk_reason`). Junk by reason: {reasons}.", ""]
         lines += _structure_table(s)
@@ -671,7 +685,8 @@ def run_corpus(assistant, questions: Sequence[Question], corpus: Path, *, meta: 
         structure = structure_metrics(chunks, meta)
     manifest = assistant.manifest
     kinds = {k: sum(q.kind == k for q in questions) for k in KINDS if any(q.kind == k for q in questions)}
-    n_chunks = manifest.get("n_chunks") if isinstance(manifest, dict) else None
+    counts = manifest.get("counts", {}) if isinstance(manifest, dict) else {}
+    n_chunks = counts.get("chunks", manifest.get("n_chunks") if isinstance(manifest, dict) else None)
     corpus_meta = {
         "elapsed_s": time.perf_counter() - started,
         "n_questions": len(questions), "limit": limit, "kinds": kinds,

@@ -193,7 +193,9 @@ def test_author_recall(got, gold, want):
     ("### 中国共产党章程", "markup: markdown heading"),
     ("---\nlayout: default\ntitle: Hello", "markup: front matter"),
     # site chrome and page metadata
-    ("https://www.mee.gov.cn/zcwj/gwywj/202508/t20250827_1126207.shtml 1/3", "metadata: url"),
+    ("https://www.mee.gov.cn/zcwj/gwywj/202508/t20250827_1126207.shtml 1/3", "metadata: url line"),
+    ("正文。\nhttp://www.gov.cn/guoqing/2018-05/03/content_5287353.htm", "metadata: url line"),
+    ("我公司定于4月17日在中拍平台（https://paimai.caa123.org.cn/）以电子竞价的方式公开拍卖。", None),  # content
     ("京ICP备12013311号", "metadata: site registration"),
     ("中国法院国际互联网站版权所有，未经协议授权禁止下载使用或建立镜像", "metadata: copyright line"),
     ("Copyright © 2018 All rights reserved.", "metadata: copyright line"),

@@ -433,3 +433,13 @@ def test_seeds_meta_matches_the_seed_files():
         for author in d["authors"]:
             assert canonical(author) in CANON[d["path"]], (d["path"], author)
     assert [d["segment"] for d in docs if d["path"].startswith("004")] == [0, 1, 2, 3, 4]
+
+
+def test_dev_trap_terms_said_to_be_absent_are_absent():
+    _need_dev()
+    corpus = "".join(dev_text(f) for f in dev_files())
+    claims = [(r["id"], m.group(1)) for r in DEV_ROWS
+              for m in [re.search(r"trap: (\S+) does not occur in the corpus", r.get("note", ""))] if m]
+    assert len(claims) >= 8
+    for qid, term in claims:
+        assert canonical(term) not in corpus, (qid, term)

@@ -169,6 +169,7 @@ def test_structure_metrics_count_titles_authors_and_junk():
               _chunk(3, "b.txt", "下一段。", title="另一篇", article=1)]                    # a second segment
     s = structure_metrics(chunks, META)
     assert (s["all"]["titles_correct"], s["all"]["titles_stated"]) == (1, 2)   # b's title was not found
+    assert s["all"]["titles_exact"] == 1
     assert (s["all"]["authors_found"], s["all"]["authors"]) == (1, 2)
     assert (s["all"]["chunks"], s["all"]["junk_chunks"]) == (4, 1)
     assert s["by_genre"]["article"]["junk_chunks"] == 1 and s["by_genre"]["news"]["junk_chunks"] == 0
@@ -176,6 +177,13 @@ def test_structure_metrics_count_titles_authors_and_junk():
     assert s["junk_reasons"] == {"navigation: breadcrumb": 1} and s["junk_examples"][0]["chunk_id"] == "c1"
     assert s["by_format"]["txt"]["title_accuracy"] == 0.5
     assert [d["got_title"] for d in s["documents"]] == ["《工会的娘家人》", ""]
+
+
+def test_exact_title_accepts_only_the_documents_own_title():
+    meta = [{"path": "a.txt", "genre": "regulation", "title": "中国共产党纪律处分条例", "title_stated": True,
+             "title_alternates": ["中国共产党纪律处分条例 2023"], "authors": []}]
+    s = structure_metrics([_chunk(0, "a.txt", "第一条　正文。", title="中国共产党纪律处分条例 2023")], meta)
+    assert (s["all"]["titles_correct"], s["all"]["titles_exact"]) == (1, 0)
 
 
 def test_query_cache_embeds_each_text_once_and_returns_the_same_vectors(fake_embedder):
@@ -215,7 +223,16 @@ def test_summary_winners_and_markdown_handle_ties_and_nan():
     data = {"meta": {"finished_utc": "now", "elapsed_s": 1.0, "model": "fake"},
             "corpora": {"seeds": {"meta": meta, "summary": summary, "winners": winners(summary), "rows": rows}}}
     md = render_markdown(data)
-    assert "| b | — | — | 0 | 0 | none |" in md and "- direct: **a = b**" in md
+    assert "| b | — | — | — | 0 | 0 | none |" in md and "- direct: **a = b**" in md
+
+
+def test_abstention_reports_recall_on_near_domain_traps():
+    trap = Question("q9", "《某某办法》要求什么？", "unanswerable", (), "", note="near-domain trap: not held")
+    other = Question("q8", "如何用Python读取Excel文件？", "unanswerable", (), "", note="out of domain")
+    rows = {"ours": [score(trap, Retrieval(("x",), True, 0.0)), score(other, Retrieval(("x",), False, 0.0)),
+                     score(QUESTIONS[0], Retrieval(("职工的娘家人",), True, 0.0))]}
+    a = summarize(rows)["ours"]["abstention"]
+    assert (a["traps"], a["recall_traps"], a["recall"]) == (1, 0.0, 0.5)
 
 
 def test_load_questions_reads_both_real_sets():
