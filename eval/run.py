@@ -427,7 +427,9 @@ def render_corpus(name: str, block: dict) -> list[str]:
                   "printed in the file and found in one of its accepted forms (eval/*_meta.json `title_alternates`); "
                   "\"exact title\" accepts the document's own title only; \"untitled marked\" counts the others whose segment is marked as having no "
                   "printed title. Junk: a chunk holding navigation, page/site metadata or markup "
-                  f"(`eval.metrics.junk_reason`). Junk by reason: {reasons}.", ""]
+                  f"(`eval.metrics.junk_reason`). Junk by reason: {reasons}. The same detector flags "
+                  f"{meta['baseline'].get('junk_windows', '?')} of the baselines' {meta['baseline'].get('n_windows', '?')} "
+                  "raw windows.", ""]
         lines += _structure_table(s)
     lines += ["### Winner per kind (MRR@10, then hit@5)", ""]
     for group, who in block["winners"].items():
@@ -638,7 +640,9 @@ def build_systems(assistant, corpus: Path, *, baseline_cache: Path | None = None
     systems: list[System] = [(bm25.name, _timed(baseline(bm25))), (dense.name, _timed(baseline(dense)))] + \
         [(f"ours-{mode}", _timed(ours(mode))) for mode in OUR_MODES]
     config = {"chunk_size": CHUNK_SIZE, "chunk_overlap": CHUNK_OVERLAP, "separators": list(SEPARATORS),
-              "n_windows": len(windows), "n_files": len({w.source for w in windows})}
+              "n_windows": len(windows), "n_files": len({w.source for w in windows}),
+              # the same junk detector on the baseline's raw windows: what the index is compared against
+              "junk_windows": sum(junk_reason(t) is not None for t in texts)}
     return systems, config
 
 

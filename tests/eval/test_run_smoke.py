@@ -151,7 +151,7 @@ def test_two_corpora_in_one_report_and_loco_splits(tiny_corpus, tmp_path, fake_e
     assert "## Corpus `seeds`" in md and "## Corpus `dev`" in md and "Corpus `x` skipped: no folder /x." in md
     # The html baseline window is the page's visible text only.
     assert two["rows"]["baseline-bm25"][0]["passages"][0]["source"] == "page.html"
-    assert two["meta"]["baseline"]["n_windows"] == 1
+    assert two["meta"]["baseline"]["n_windows"] == 1 and two["meta"]["baseline"]["junk_windows"] == 0
     records = question_records(json.loads((tmp_path / "out" / "latest.json").read_text(encoding="utf-8")))
     assert {k: len(v) for k, v in records.items()} == {"seeds": 4, "dev": 2}
     splits = loco_splits(records)
