@@ -365,7 +365,8 @@ def call_chat(url: str, question, top_k, scope) -> dict:
         if fn_index is None:
             pytest.skip("the chat window has no `respond` event any more (assistant/ui.py changed)")
         session = uuid.uuid4().hex[:12]
-        body = {"data": [question, [], top_k, scope, False], "fn_index": fn_index, "session_hash": session,
+        # inputs of `respond`: question, history, the session's answers (a gr.State: null over HTTP), top_k, scope, refs
+        body = {"data": [question, [], None, top_k, scope, False], "fn_index": fn_index, "session_hash": session,
                 "event_data": None, "trigger_id": None}
         r = c.post("/gradio_api/queue/join", content=json.dumps(body).encode(),
                    headers={"content-type": "application/json"})
