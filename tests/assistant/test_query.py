@@ -93,3 +93,17 @@ def test_english_query_gets_glossary_terms_only_when_enabled():
     off = query.build("party dues of SOEs", np.zeros(4), _Tok(), AskConfig(glossary=False), top_k=5)
     assert on.latin and {"党费", "国有企业"} <= set(on.terms)
     assert off.terms == ("party", "dues", "of", "SOEs")
+
+
+def test_the_model_reads_an_english_question_with_its_chinese_terms_and_a_chinese_one_simplified():
+    cfg = AskConfig()
+    assert query.model_text("How do SOEs avoid the two skins problem?", cfg).startswith(
+        "How do SOEs avoid the two skins problem? ")
+    assert {"国有企业", "两张皮"} <= set(query.model_text("How do SOEs avoid the two skins problem?", cfg).split())
+    assert query.model_text("What is the boiling point of water?", cfg) == "What is the boiling point of water?"
+    assert query.model_text("黨建工作", cfg) == "党建工作"
+    off = AskConfig(glossary_vector=False)
+    assert query.model_text("How do SOEs avoid the two skins problem?", off) == "How do SOEs avoid the two skins problem?"
+    emb = _Emb()
+    query.encode("party dues of SOEs", emb, _Tok(), cfg, top_k=5)
+    assert emb.seen == [query.model_text("party dues of SOEs", cfg)]
