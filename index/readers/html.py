@@ -638,9 +638,13 @@ def _tidy_title(title: str) -> str:
 
 def _render(out: list[_Line], title: str) -> list[str]:
     lines: list[str] = []
-    if title:
+    kept, at = _drop_printed_title(out, _norm(title))
+    # The title opens the text as a `#` heading, unless the page prints it below other text (a newspaper page of
+    # several articles): there it stays as printed, since moving it would part it from its byline.
+    if at > 0:
+        kept = out
+    elif title:
         lines.append("# " + _drop_column_tag(title))
-    kept = _drop_printed_title(out, _norm(title))
     # A heading with nothing under it before the next heading of its level or above (「理论新闻精选：」) is a
     # widget's caption, not a section.
     for i, ln in enumerate(kept):
@@ -659,19 +663,20 @@ def _render(out: list[_Line], title: str) -> list[str]:
     return lines
 
 
-def _drop_printed_title(out: list[_Line], t: str) -> list[_Line]:
-    """The content without the title as printed again in it (on one line, or broken over a few by <br>)."""
+def _drop_printed_title(out: list[_Line], t: str) -> tuple[list[_Line], int]:
+    """The content without the title as printed again in it (on one line, or broken over a few by <br>), and
+    the position where it was printed (-1: not printed)."""
     if not t:
-        return out
+        return out, -1
     for i, ln in enumerate(out[:8]):
         joined = ""
         for j in range(i, min(i + 4, len(out))):
             joined += _norm(_clean_lead(out[j].text))
             if joined == t:
-                return out[:i] + out[j + 1:]
+                return out[:i] + out[j + 1:], i
             if not t.startswith(joined):
                 break
-    return out
+    return out, -1
 
 
 def _meta_tags(root) -> dict[str, str]:
