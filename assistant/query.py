@@ -67,7 +67,7 @@ class AskConfig:
     # near-topic probe questions, plus `probe_margin` (fit leave-one-corpus-out).
     self_calibrate: bool = True
     probe_quantile: float = 0.9
-    probe_margin: float = 0.035
+    probe_margin: float = 0.03
     probe_margin_latin: float = -0.06
     # A question that names a document in 《》 which no title or text of the corpus names is not found.
     named_document_check: bool = True
