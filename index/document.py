@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 # Bump when any reader's output for the same bytes changes: cached documents of another version are re-read.
-READERS_VERSION = 2
+READERS_VERSION = 3
 
 FORMATS = ("txt", "md", "pdf", "docx", "html")
 PAGED = ("pdf",)

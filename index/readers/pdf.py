@@ -52,7 +52,8 @@ _RUN_GAP = 0.6          # a horizontal gap wider than this ends a run: wider tha
 _SPACE_GAP = 0.3        # a gap wider than this between two characters of a run is a space
 _GUTTER_MIN = 0.5       # a column gutter is at least this wide (CSS' default column gap is 1 em, journals 1.5-2)
 _COLUMN_ROWS = 3        # a column has at least this many rows in one band (fewer: right-aligned dates, not columns)
-_FULL_ROW = 0.6         # a run this share of its column's width "fills" it; columns are mostly such rows
+_FULL_ROW = 0.6         # a row this share of its column's width "fills" it; columns are mostly such rows
+_WORD_GAP = 1.5         # justified text spreads its words at most this far apart; a table's cells are further
 _NARROW = 0.75          # a run narrower than this share of the region may be a column's (a 70/30 layout's too)
 _TALL = 1.8             # a run this many times the median height is not a line of text (stamp, logo, drop cap)
 _PARA_GAP = 0.6         # a vertical gap this much wider than the page's usual line gap marks a paragraph
@@ -286,14 +287,26 @@ def _gutter(runs: Sequence[Run], h: float) -> tuple[float, float] | None:
     edges = np.flatnonzero(np.diff(low.astype(np.int8)))
     best = None
     for a, b in zip(edges[::2], edges[1::2]):
-        g0, g1 = left + a, left + b - 1
+        g0, g1 = _gutter_proper(narrow, left + a, left + b - 1)
         if g1 - g0 < _GUTTER_MIN * h or g1 < left + 0.15 * width or g0 > right - 0.15 * width:
             continue
-        # the narrowest covered part of the strip is the gutter proper
-        score = (int(cover[a:b].min()), -(g1 - g0))
+        score = (int(cover[int(g0 - left): int(g1 - left) + 1].min()), -(g1 - g0))
         if _is_columns(runs, g0, g1) and (best is None or score < best[0]):
             best = (score, (g0, g1))
     return best[1] if best else None
+
+
+def _gutter_proper(runs: Sequence[Run], s0: float, s1: float) -> tuple[float, float]:
+    """The gutter inside the little-covered strip s0..s1: from the left column's longest line to the right column.
+
+    Lines start at their column's left edge and end where their words do, so the strip begins inside the left
+    column's ragged ends (an English column's short lines, a heading) and ends at the right column's edge. Runs
+    that start left of the strip and end inside it are the left column's; the gutter starts after the longest of
+    them, so they are read with their column instead of splitting it into bands as runs that cross the page.
+    Runs that start inside the strip (a centred running header, a page number) are not column lines.
+    """
+    ends = [r.x1 for r in runs if r.x0 < s0 < r.x1 < s1]
+    return (max(s0, math.ceil(max(ends))) if ends else s0), s1
 
 
 def _is_columns(runs: Sequence[Run], g0: float, g1: float) -> bool:
@@ -307,10 +320,14 @@ def _is_columns(runs: Sequence[Run], g0: float, g1: float) -> bool:
     region = max(r.x1 for r in runs) - min(r.x0 for r in runs)
     for side in (left, right):
         w = max(r.x1 for r in side) - min(r.x0 for r in side)
-        if w < 2.5 * (g1 - g0) or w < 0.2 * region:
+        if w < 2 * (g1 - g0) or w < 0.2 * region:
             return False            # narrow cells far apart: a table's columns, read row by row
-        full = sum(1 for r in side if r.x1 - r.x0 >= _FULL_ROW * w)
-        if full < 0.4 * len(side):
+        # Rows, not runs: a justified English line's word gaps can be wider than a run gap, so it may come as
+        # several runs; its words stay closer than a table's cells (_WORD_GAP).
+        side_rows = rows(side)
+        full = sum(1 for row in side_rows if row[-1].x1 - row[0].x0 >= _FULL_ROW * w and all(
+            b.x0 - a.x1 <= _WORD_GAP * max(a.height, b.height) for a, b in zip(row, row[1:])))
+        if full < 0.4 * len(side_rows):
             return False            # mostly short pieces: a table or a form, not running text
     # Rows per band on each side: the tallest band must have a column's worth on both.
     counts: dict[tuple[int, int], int] = {}

@@ -188,6 +188,41 @@ def test_a_two_column_table_of_short_cells_is_not_taken_for_columns():
     assert order[:2] == ["项目0数值0", "项目1数值1"]
 
 
+def _english_beside_chinese(words_split: bool):
+    """Page 1 of a seed printed with CSS columns: an English abstract on the left, the Chinese one on the right.
+
+    English lines end where their words do (57..215-286), so the little-covered strip between the columns starts
+    inside the left column's ragged ends; the centred running header and footer start inside the gutter.
+    Chinese lines fill their column (310..538) at another line pitch, so the two sides' rows never line up.
+    """
+    ends = [262, 286, 254, 277, 215, 268, 283, 246, 271, 259, 285, 233, 279, 250, 266, 281, 240, 274, 257, 284]
+    runs = [_run("《中国政策研究》2024年第3期", 236, 17, 360, 9.0)]
+    for k, x1 in enumerate(ends):
+        top = 86 + 13.5 * k
+        if words_split:   # justified: word gaps wider than a run gap, so each word is a run of its own
+            n = 5
+            step = (x1 - 57) / n
+            runs += [_run(f"w{k}.{j}", 57 + j * step, top, 57 + j * step + step - 9, 13.3) for j in range(n)]
+        else:
+            runs.append(_run(f"english {k}", 57, top, x1, 13.3))
+    runs += [_run(f"中文第{k}行", 310, 78 + 18 * k, 538, 12.0) for k in range(15)]
+    runs.append(_run("中国政策研究编辑部 · 第1页", 242, 818, 353, 9.0))
+    return runs
+
+
+def test_a_ragged_english_column_beside_a_chinese_one_is_read_one_column_after_the_other():
+    order = ["".join(r.text for r in row) for row in layout(_english_beside_chinese(words_split=False))]
+    body = [t for t in order if t.startswith(("english", "中文"))]
+    assert body == [f"english {k}" for k in range(20)] + [f"中文第{k}行" for k in range(15)]
+    assert order[0].startswith("《中国政策研究》") and order[-1].startswith("中国政策研究编辑部")
+
+
+def test_a_justified_english_column_in_word_runs_beside_a_chinese_one_is_read_one_column_after_the_other():
+    rows_ = [[r.text for r in row] for row in layout(_english_beside_chinese(words_split=True))]
+    body = [row for row in rows_ if row[0].startswith(("w", "中文"))]
+    assert body == [[f"w{k}.{j}" for j in range(5)] for k in range(20)] + [[f"中文第{k}行"] for k in range(15)]
+
+
 # --- unreadable files -------------------------------------------------------------------------------------
 
 def test_unreadable_files_give_one_line_reasons(tmp_path, pdf_fixtures):
