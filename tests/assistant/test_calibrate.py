@@ -30,7 +30,9 @@ def test_probes_are_asked_once_then_read_from_the_cache(corpus, tmp_path, fake_e
     a = Assistant.open(corpus, index=tmp_path / "idx", embedder=fake_embedder, progress=False)
     path = calibrate.cache_path(a.index_dir)
     assert path.is_file() and path.parent == a.index_dir
-    probes = set(calibrate.PROBES_ZH) | set(calibrate.PROBES_EN)
+    from assistant.query import model_text
+
+    probes = {model_text(p, a.config) for p in (*calibrate.PROBES_ZH, *calibrate.PROBES_EN)}   # as the model reads them
     assert probes <= set(fake_embedder.queries)
     before = len(fake_embedder.queries)
     again = Assistant.open(corpus, index=tmp_path / "idx", embedder=fake_embedder, progress=False)
