@@ -34,8 +34,11 @@ test: setup
 eval: setup
 	$(PY) -m eval.run $(EVAL_ARGS)
 
+# Speed and memory (eval/results/bench.md), the format readers beside the .txt path (readers.md), Milvus beside
+# FAISS (bench_milvus.md).
 bench: setup
 	$(PY) -m eval.bench
+	$(PY) -m eval.bench_readers
 	$(PY) -m eval.bench_milvus
 
 # Milvus beside FAISS (10k/100k chunks), both backends' quality on seeds, Ray vs one process (docs/milvus.md).
