@@ -20,7 +20,7 @@ from index.structure.regulation import locator_range
 
 # Bump whenever the chunks made from the same text change (rules in normalize/structure/chunk): the index
 # manifest records it, so a stale index is rebuilt instead of serving old line ranges.
-CHUNKER_VERSION = 3
+CHUNKER_VERSION = 4
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from index.normalize import clean_meta, ends_sentence, join_lines, line_starts_and_text, split_wrapped
 from index.structure.genre import Genre
 from index.structure.records import Block, Heading, L, Line
-from index.structure.shapes import DOI, REF_ITEM, byline_of, is_affiliation
+from index.structure.shapes import CAPTION, DOI, REF_ITEM, byline_of, is_affiliation
 
 # Lines that are not chunk text: a chunk citing lines around one would cite text it does not show.
 _BARRIERS = (L.LABEL, L.HEADING, L.CONT, L.NEWS_MARK, L.HEADLINE, L.TITLE, L.CLOSING, L.BYLINE, L.META, L.JUNK)
@@ -41,6 +41,8 @@ class State:
     stray_authors: tuple[str, ...] = ()
     barrier: int = 0             # bumped at every non-blank line that is not chunk text (label, byline, …)
     locator: str = ""            # the 条 the current paragraph belongs to (regulations)
+    open_keywords: bool = False  # a keywords line that ended mid-list: the next line may finish it
+    caption: list[tuple[int, str]] = field(default_factory=list)   # the last caption's lines (for its tail)
 
     def path(self) -> tuple[str, ...]:
         return tuple(h.text for h in self.stack)
@@ -86,6 +88,7 @@ class State:
             self.front = []
 
     def flush(self) -> None:
+        self.open_keywords = False
         self.flush_front()
         if not self.run:
             return
@@ -124,6 +127,8 @@ def body_blocks(lines: list[Line], st: State, front: bool) -> None:
                 and ln.heading.family not in ("kw", "md", "cn", "cn-paren", "chapter"):
             kind = L.TEXT       # `1. 作者. 题名[J]. ……` is the next reference, not a section
         if kind is L.BLANK:
+            if st.open_keywords:    # a blank line ends a keywords list wherever its last line ended
+                st.flush()
             continue
         if kind in _BARRIERS:
             st.flush()
@@ -159,7 +164,12 @@ def body_blocks(lines: list[Line], st: State, front: bool) -> None:
             continue
         if kind is L.CAPTION:
             st.flush()
-            st.emit("caption", [(ln.no, ln.text)])
+            if st.caption and not CAPTION.match(ln.text) and st.blocks and st.blocks[-1].kind == "caption":
+                st.blocks.pop()          # the caption's wrapped tail (`lines.caption_tails`): one caption
+                st.caption.append((ln.no, ln.text))
+            else:
+                st.caption = [(ln.no, ln.text)]
+            st.emit("caption", st.caption)
             continue
         if kind in (L.CONT, L.NEWS_MARK, L.HEADLINE, L.TITLE, L.META, L.JUNK):
             continue
@@ -171,6 +181,8 @@ def body_blocks(lines: list[Line], st: State, front: bool) -> None:
             if parsed and not st.stray_authors:
                 st.stray_authors = parsed[0]
             continue
+        if st.open_keywords and not keywords_tail(ln.text):
+            st.flush()                   # the list ended: this line is the next paragraph
         if front and st.mode == "body" and is_affiliation(ln.text):
             st.affiliations.append(clean_meta(ln.raw))
             st.front.append((ln.no, ln.text))      # shown with the title and authors, one chunk
@@ -186,8 +198,15 @@ def add_text(st: State, no: int, text: str) -> None:
     st.run.append((no, text))
     if st.mode in ("abstract", "bio") and ends_sentence(text):
         st.flush()
-    elif st.mode == "keywords" and not re.search(r"[；;,，、]$", text):
-        st.flush()
+    elif st.mode == "keywords":
+        # A line not ending in a separator ends the list, unless the next line (no blank line between) is its
+        # wrapped rest: `国有企业；党建工作；生产经` / `营；深度融合`. `body_blocks` decides at that line.
+        st.open_keywords = not re.search(r"[；;,，、]$", text)
+
+
+def keywords_tail(text: str) -> bool:
+    """The wrapped rest of a keywords list: short, no sentence inside (a paragraph would have one)."""
+    return len(text) <= 80 and not re.search(r"[。！？!?]", text)
 
 
 def fallback_title(st: State) -> str:

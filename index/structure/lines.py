@@ -1,6 +1,6 @@
 """The lines pass: one `Line` per source line with a first guess at its `LineKind`, from the line alone; then the
-guesses that need a neighbour (a closing wrapped over two lines, a heading wrapped over two lines, a numbered
-line that turns out to be a wrapped sentence, a dated chronology).
+guesses that need a neighbour (a closing wrapped over two lines, a caption's wrapped tail, a heading wrapped over
+two lines, a numbered line that turns out to be a wrapped sentence, a dated chronology).
 
 Page furniture (navigation, metadata lines) is marked first by `index.structure.web`, so nothing below sees it.
 """
@@ -49,6 +49,7 @@ def classify(raw_lines: list[str]) -> tuple[list[Line], PageMeta]:
         elif h := run_in(t):
             ln.kind, ln.heading = L.RUNIN, h
     closing_tails(lines)
+    caption_tails(lines)
     refine_headings(lines)
     chronology(lines)
     return lines, page
@@ -96,6 +97,22 @@ def closing_tails(lines: list[Line]) -> None:
             lines[j].kind = L.CLOSING
             if re.search(r"[）)]$", lines[j].text):
                 break
+
+
+def caption_tails(lines: list[Line]) -> None:
+    """`图1 党建与生产经营协同推进机制运行流程` / `图`: a caption wrapped by a narrow column. Its tail is the next
+    line with no blank line between, short (at most half the caption) and without a sentence in it, and a blank
+    line, a non-text line or the end comes after it (so it is not the first line of the next paragraph)."""
+    for i, ln in enumerate(lines[:-1]):
+        if ln.kind != L.CAPTION or not CAPTION.match(ln.text):
+            continue
+        tail = lines[i + 1]
+        if tail.kind != L.TEXT or len(tail.text) > len(ln.text) // 2 or SENT_PUNCT.search(tail.text) \
+                or len(ln.text) + len(tail.text) > 80:
+            continue
+        if i + 2 < len(lines) and lines[i + 2].kind in L.TEXTUAL:
+            continue
+        tail.kind = L.CAPTION
 
 
 def refine_headings(lines: list[Line]) -> None:

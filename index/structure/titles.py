@@ -4,6 +4,8 @@
   journal family's byline glyph comes out of the extraction), `作者：张三`, `文/赵六`, or a plain name line when an
   affiliation or `摘要`/`关键词` follows it, the title is a markdown heading, or nothing comes before the title
   (front matter). A name line is never a part word (`目录`, `总则`: `shapes.NOT_NAMES`).
+- A wrapped title's short last line (`……融合路径` / `探析`) is shaped like a name: it is the title's tail
+  when it sits directly under the title and another name line follows (`title_tail`).
 - An English title block (`Cheng Zeng Gengtian Du` under an English title) is found the same way; `segments`
   joins it to its Chinese block.
 """
@@ -43,6 +45,7 @@ class TitleBlock:
 def title_blocks(lines: list[Line]) -> list[TitleBlock]:
     blocks: list[TitleBlock] = []
     taken: set[int] = set()
+    tails: set[int] = set()         # short lines that finish a wrapped title (`……路径` / `探析`)
     for i, ln in enumerate(lines):
         if ln.kind == L.BYLINE:
             parsed = byline_of(ln.raw)
@@ -51,6 +54,9 @@ def title_blocks(lines: list[Line]) -> list[TitleBlock]:
             marked = True
         elif ln.kind == L.TEXT and (authors := plain_names(ln.raw)):
             affiliation, marked = "", False
+            if title_tail(lines, i):
+                tails.add(i)
+                continue
         else:
             continue
         script = "en" if re.match(r"[A-Za-z]", authors[0]) else "zh"
@@ -61,7 +67,7 @@ def title_blocks(lines: list[Line]) -> list[TitleBlock]:
             md_title = cand.kind == L.HEADING and cand.heading is not None and \
                 (cand.heading.family == "bold" or cand.heading.family == "md" and cand.heading.depth <= 2)
             if not (cand.kind == L.TEXT or md_title) or script_of(cand.text) != script \
-                    or not title_like(cand.text, script) \
+                    or not (title_like(cand.text, script) or j in tails) \
                     or (script == "zh" and sum(len(lines[t].text) for t in titles) + len(cand.text) > 80):
                 break
             titles.insert(0, j)
@@ -83,3 +89,22 @@ def title_blocks(lines: list[Line]) -> list[TitleBlock]:
         blocks.append(TitleBlock(titles, i, authors, affiliation, script))
     return blocks
 
+
+
+def title_tail(lines: list[Line], i: int) -> bool:
+    """A one-word name-shaped line that is the wrapped end of the title above it, not its byline: it sits
+    directly under a title-like line (no blank line between, as a column wraps a line) and another name line
+    or byline follows it (`国有企业……融合路径` / `探析` / `杨晓炜`). Authors stacked one a line (`张三` /
+    `李四` under a title) have no blank line between them, so they stay names."""
+    ln = lines[i]
+    if i == 0 or len(ln.text.split()) != 1:
+        return False
+    above = lines[i - 1]
+    if above.kind != L.TEXT or script_of(above.text) != "zh" or not title_like(above.text, "zh") \
+            or len(above.text) < 2 * len(ln.text):
+        return False
+    k = nonblank_after(lines, i)
+    if k is None or k == i + 1:
+        return False
+    nxt = lines[k]
+    return nxt.kind == L.BYLINE or (nxt.kind == L.TEXT and bool(plain_names(nxt.raw)))

@@ -330,3 +330,65 @@ def test_captions_and_citations():
     (seg,) = parse_document(text)
     assert [(b.kind, b.text) for b in seg.blocks] == [
         ("body", "见图1所示："), ("caption", "图1 党建与生产经营协同推进机制运行流程图"), ("body", "格局[1]。")]
+
+
+# ------------------------------------------------- lines wrapped by a narrow (PDF) column keep their structure
+
+@pytest.mark.parametrize("head, title, authors", [
+    # a title wrapped with a short name-shaped tail, then a blank line and the byline
+    ("国有企业党建工作与生产经营深度融合路径\n探析\n\n杨晓炜\n", "国有企业党建工作与生产经营深度融合路径探析", ("杨晓炜",)),
+    # wrapped over three lines
+    ("国有企业党建工作与生产经营\n深度融合的实践路径与\n探析\n\n杨晓炜\n", "国有企业党建工作与生产经营深度融合的实践路径与探析",
+     ("杨晓炜",)),
+    # the same title on one line: unchanged
+    ("国有企业党建工作与生产经营深度融合路径探析\n\n杨晓炜\n", "国有企业党建工作与生产经营深度融合路径探析", ("杨晓炜",)),
+    # two authors stacked one a line under the title (no blank line between them): both are names
+    ("国有企业党建工作与生产经营深度融合路径探析\n张三\n李四\n", "国有企业党建工作与生产经营深度融合路径探析", ("张三",)),
+])
+def test_wrapped_title_tail_is_not_the_byline(head, title, authors):
+    text = head + "\n大唐凉山新能源有限公司 四川 成都 610074\n\n【摘要】：国有企业是国家经济发展的支柱。\n\n正文第一段。\n"
+    (seg,) = parse_document(text)
+    assert (seg.title, seg.authors[:1]) == (title, authors)
+    assert not any(b.kind == "body" and "杨晓炜" in b.text for b in seg.blocks)
+
+
+@pytest.mark.parametrize("lines, want", [
+    # wrapped mid-word: the tail continues the list
+    ("【关键词】：国有企业；党建工作；生产经\n营；深度融合；高质量发展", "国有企业；党建工作；生产经营；深度融合；高质量发展"),
+    ("Key words: state-owned enterprises; Party building\nintegration; Production and operation",
+     "state-owned enterprises; Party building integration; Production and operation"),
+    # one line: unchanged
+    ("【关键词】：国有企业；党建工作；生产经营", "国有企业；党建工作；生产经营"),
+])
+def test_wrapped_keywords_continue_on_the_next_line(lines, want):
+    text = "题目之类的长标题文字\n\n张三\n\n某某能源有限公司\n\n" + lines + "\n\n一、引言\n\n正文第一段。\n"
+    (seg,) = parse_document(text)
+    kw = [b.text for b in seg.blocks if b.kind == "keywords"]
+    assert kw == [want]
+    assert [b.text for b in seg.blocks if b.kind == "body"] == ["正文第一段。"]
+
+
+def test_keywords_end_at_a_blank_line_or_a_sentence():
+    # a blank line ends the list; a line with a sentence in it (no blank line between) is the next paragraph
+    for sep in ("\n\n", "\n"):
+        text = "【关键词】：国有企业；党建工作" + sep + "国有企业是国家经济发展的支柱。党建是优势。\n"
+        (seg,) = parse_document(text)
+        assert [(b.kind, b.text) for b in seg.blocks] == [
+            ("keywords", "国有企业；党建工作"), ("body", "国有企业是国家经济发展的支柱。党建是优势。")], sep
+
+
+@pytest.mark.parametrize("text, captions, body", [
+    # a 1-character tail wrapped off the caption
+    ("见图1所示：\n\n图1 党建与生产经营协同推进机制运行流程\n图\n\n格局[1]。\n",
+     ["图1 党建与生产经营协同推进机制运行流程图"], ["见图1所示：", "格局[1]。"]),
+    # two captions in a row stay two captions
+    ("图1 党建与生产经营协同推进机制运行流程图\n表2 考核指标\n\n格局。\n",
+     ["图1 党建与生产经营协同推进机制运行流程图", "表2 考核指标"], ["格局。"]),
+    # a paragraph straight after a caption (its next line is text too) is not a tail
+    ("图1 党建与生产经营协同推进机制运行流程图\n这是下一段\n的第二行。\n",
+     ["图1 党建与生产经营协同推进机制运行流程图"], ["这是下一段的第二行。"]),
+])
+def test_wrapped_caption_keeps_its_tail(text, captions, body):
+    (seg,) = parse_document(text)
+    assert [b.text for b in seg.blocks if b.kind == "caption"] == captions
+    assert [b.text for b in seg.blocks if b.kind == "body"] == body
