@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from index.normalize import clean_meta, ends_sentence, join_lines, line_starts_and_text, split_wrapped
 from index.structure.genre import Genre
 from index.structure.records import Block, Heading, L, Line
-from index.structure.shapes import CAPTION, DOI, REF_ITEM, byline_of, is_affiliation
+from index.structure.shapes import CAPTION, DOI, LABEL, ORG_END, POSTCODE, REF_ITEM, byline_of, is_affiliation
 
 # Lines that are not chunk text: a chunk citing lines around one would cite text it does not show.
 _BARRIERS = (L.LABEL, L.HEADING, L.CONT, L.NEWS_MARK, L.HEADLINE, L.TITLE, L.CLOSING, L.BYLINE, L.META, L.JUNK)
@@ -43,6 +43,7 @@ class State:
     locator: str = ""            # the 条 the current paragraph belongs to (regulations)
     open_keywords: bool = False  # a keywords line that ended mid-list: the next line may finish it
     caption: list[tuple[int, str]] = field(default_factory=list)   # the last caption's lines (for its tail)
+    doi_lines: list[tuple[int, str]] = field(default_factory=list)  # the last DOI's lines (for its tail)
 
     def path(self) -> tuple[str, ...]:
         return tuple(h.text for h in self.stack)
@@ -121,7 +122,8 @@ def top_family(lines: list[Line]) -> tuple[str, int] | None:
 def body_blocks(lines: list[Line], st: State, front: bool) -> None:
     """Blocks of `lines` (as the genre reads them); `front` when they open right after their title block
     (affiliations allowed)."""
-    for ln in lines:
+    wrapped = False             # the last affiliation line continues on the next line
+    for idx, ln in enumerate(lines):
         kind = ln.kind
         if st.mode == "references" and kind in (L.HEADING, L.RUNIN) and ln.heading is not None \
                 and ln.heading.family not in ("kw", "md", "cn", "cn-paren", "chapter"):
@@ -136,9 +138,16 @@ def body_blocks(lines: list[Line], st: State, front: bool) -> None:
         if kind is L.LABEL:
             front = False if ln.label in ("bio",) else front
             if ln.label == "doi":
-                m = DOI.search(ln.rest) or DOI.search(ln.text)
+                if st.doi_lines and st.doi_lines[-1][0] == ln.no - 1 and not LABEL.match(ln.text):
+                    st.blocks.pop()         # the DOI's wrapped rest (`lines.doi_tails`): one DOI
+                    st.doi_lines.append((ln.no, ln.text))
+                    st.doi = ""
+                else:
+                    st.doi_lines = [(ln.no, ln.text)]
+                text = join_lines([t for _, t in st.doi_lines])
+                m = DOI.search(text)
                 st.doi = st.doi or (m.group().rstrip(".,，。)）") if m else "")
-                st.emit_parts("front", [(ln.no, ln.text)])     # askable: "这篇文章的DOI是多少？"
+                st.emit("front", st.doi_lines)     # askable: "这篇文章的DOI是多少？"
             elif ln.label != "meta":
                 st.mode = ln.label
                 if ln.rest:
@@ -183,12 +192,30 @@ def body_blocks(lines: list[Line], st: State, front: bool) -> None:
             continue
         if st.open_keywords and not keywords_tail(ln.text):
             st.flush()                   # the list ended: this line is the next paragraph
-        if front and st.mode == "body" and is_affiliation(ln.text):
-            st.affiliations.append(clean_meta(ln.raw))
+        wraps = front and st.mode == "body" and wrapped_affiliation(lines, idx)
+        if front and st.mode == "body" and (wraps or is_affiliation(ln.text)):
+            if wrapped:
+                st.affiliations[-1] += " " + clean_meta(ln.raw)    # the rest of the line above
+            else:
+                st.affiliations.append(clean_meta(ln.raw))
+            wrapped = wraps
             st.front.append((ln.no, ln.text))      # shown with the title and authors, one chunk
             continue
         front = front and st.mode != "body"
         add_text(st, ln.no, ln.text)
+
+
+def wrapped_affiliation(lines: list[Line], i: int) -> bool:
+    """`山西西山晋兴能源有限责任公司 山西 太原` / `030000`: an affiliation a column wrapped before its postcode is
+    one with the line right under it (no blank line between)."""
+    if i + 1 >= len(lines):
+        return False
+    ln, nxt = lines[i], lines[i + 1]
+    if nxt.no != ln.no + 1 or nxt.kind is not L.TEXT or POSTCODE.search(ln.text) \
+            or not is_affiliation(ln.text + nxt.text):
+        return False
+    # two affiliations stacked one a line (`某某公司` / `某某大学`) stay two
+    return not is_affiliation(ln.text) or not ORG_END.search(nxt.text)
 
 
 def add_text(st: State, no: int, text: str) -> None:

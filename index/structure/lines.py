@@ -1,5 +1,5 @@
 """The lines pass: one `Line` per source line with a first guess at its `LineKind`, from the line alone; then the
-guesses that need a neighbour (a closing wrapped over two lines, a caption's wrapped tail, a heading wrapped over
+guesses that need a neighbour (a closing wrapped over two lines, a caption's or DOI's wrapped tail, a heading wrapped over
 two lines, a numbered line that turns out to be a wrapped sentence, a dated chronology).
 
 Page furniture (navigation, metadata lines) is marked first by `index.structure.web`, so nothing below sees it.
@@ -50,6 +50,7 @@ def classify(raw_lines: list[str]) -> tuple[list[Line], PageMeta]:
             ln.kind, ln.heading = L.RUNIN, h
     closing_tails(lines)
     caption_tails(lines)
+    doi_tails(lines)
     refine_headings(lines)
     chronology(lines)
     return lines, page
@@ -99,6 +100,23 @@ def closing_tails(lines: list[Line]) -> None:
                 break
 
 
+DOI_TAIL = re.compile(r"^[0-9A-Za-z._\-/()<>;:]+$")
+
+
+def doi_tails(lines: list[Line]) -> None:
+    """`【DOI】 10.12252/j.issn.2096-` / `6288.2020.04.106`: a DOI wrapped by a column. The next line (no blank
+    line between) is its rest when it is one unbroken DOI-character token and the DOI line ends where a DOI
+    breaks (`-` `.` `/` `_`) or a blank line follows the token."""
+    for i, ln in enumerate(lines[:-1]):
+        if ln.kind is not L.LABEL or ln.label != "doi":
+            continue
+        tail = lines[i + 1]
+        if tail.kind is not L.TEXT or not DOI_TAIL.match(tail.text) or LABEL.match(tail.text):
+            continue
+        if re.search(r"[-./_]$", ln.text) or i + 2 >= len(lines) or lines[i + 2].kind is L.BLANK:
+            tail.kind, tail.label, tail.rest = L.LABEL, "doi", tail.text
+
+
 def caption_tails(lines: list[Line]) -> None:
     """`图1 党建与生产经营协同推进机制运行流程` / `图`: a caption wrapped by a narrow column. Its tail is the next
     line with no blank line between, short (at most half the caption) and without a sentence in it, and a blank
@@ -132,7 +150,7 @@ def refine_headings(lines: list[Line]) -> None:
                 and sum(map(len, parts)) + len(nxt.text) <= MAX_HEADING + 10:
             k = nonblank_after(lines, j)
             followed_by_heading = k is not None and lines[k].kind in (L.HEADING, L.RUNIN)
-            if not (followed_by_heading or len(nxt.text) <= 0.6 * len(ln.text)):
+            if not (followed_by_heading or len(nxt.text) <= 0.6 * len(ln.text) or column_wrapped(lines, i, j)):
                 break
             tails.append(j)
             parts.append(nxt.text)
@@ -143,6 +161,19 @@ def refine_headings(lines: list[Line]) -> None:
             ln.heading = Heading(strip_colon(text), h.family, h.depth, h.md_level, is_refs(text))
             for t in tails:
                 lines[t].kind, lines[t].heading = L.CONT, ln.heading   # the tail knows its heading
+
+
+def column_wrapped(lines: list[Line], i: int, j: int) -> bool:
+    """`一、当前国企党建与生产经` / `营工作深度融合现状及存在` / `不足` / (blank): a heading a narrow column wrapped
+    into full-width lines. Line `j` is its tail when every line from the heading to it follows the one above
+    with no blank line between, and the run of such unpunctuated text lines stops at a blank line (or the
+    end, or a heading) within the heading's length: a paragraph straight under a heading has punctuation."""
+    if any(lines[t].kind is not L.TEXT for t in range(i + 1, j + 1)):
+        return False
+    end = j + 1
+    while end < len(lines) and end - i <= 2 and lines[end].kind is L.TEXT and not ANY_PUNCT.search(lines[end].text):
+        end += 1
+    return end >= len(lines) or lines[end].kind in (L.BLANK, L.HEADING)
 
 
 def continues_sentence(head: str, nxt: str) -> bool:

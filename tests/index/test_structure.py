@@ -392,3 +392,45 @@ def test_wrapped_caption_keeps_its_tail(text, captions, body):
     (seg,) = parse_document(text)
     assert [b.text for b in seg.blocks if b.kind == "caption"] == captions
     assert [b.text for b in seg.blocks if b.kind == "body"] == body
+
+
+@pytest.mark.parametrize("aff_lines, want", [
+    # wrapped before the postcode: one affiliation
+    ("山西西山晋兴能源有限责任公司 山西 太原\n030000", "山西西山晋兴能源有限责任公司 山西 太原 030000"),
+    ("大唐凉山新能源有限公司 四川 成都\n610074", "大唐凉山新能源有限公司 四川 成都 610074"),
+    # one line: unchanged
+    ("大唐凉山新能源有限公司 四川 成都 610074", "大唐凉山新能源有限公司 四川 成都 610074"),
+    # two affiliations stacked: the first is the article's, the second is not glued to it
+    ("大唐凉山新能源有限公司\n四川大学公共管理学院", "大唐凉山新能源有限公司"),
+])
+def test_wrapped_affiliation_is_one(aff_lines, want):
+    text = "国有企业党建工作的探索实践\n\n刘隆\n\n" + aff_lines + "\n\n【摘要】：党建工作是根与魂。\n\n正文第一段。\n"
+    (seg,) = parse_document(text)
+    assert seg.affiliation == want
+    assert [b.text for b in seg.blocks if b.kind == "body"] == ["正文第一段。"]
+
+
+@pytest.mark.parametrize("doi_lines, want", [
+    ("【DOI】 10.12252/j.issn.2096-\n6288.2020.04.106", "10.12252/j.issn.2096-6288.2020.04.106"),
+    ("【DOI】 10.12252/j.issn.2096-6288.2020.04.106", "10.12252/j.issn.2096-6288.2020.04.106"),
+])
+def test_wrapped_doi_keeps_its_rest(doi_lines, want):
+    text = "【摘要】：党建工作是根与魂。\n\n" + doi_lines + "\n\n当前，国有企业正处于改革的关键时期。\n"
+    (seg,) = parse_document(text)
+    assert seg.doi == want
+    assert [b.text for b in seg.blocks if b.kind == "body"] == ["当前，国有企业正处于改革的关键时期。"]
+    assert [b.text for b in seg.blocks if b.kind == "front"] == ["【DOI】 " + want]
+
+
+@pytest.mark.parametrize("text, heading", [
+    # wrapped into three full-width lines, a blank line after
+    ("一、当前国企党建与生产经\n营工作深度融合现状及存在\n不足\n\n当前，党委积极构建融合机制。\n",
+     "一、当前国企党建与生产经营工作深度融合现状及存在不足"),
+    # one line: unchanged
+    ("一、当前国企党建与生产经营工作深度融合现状及存在不足\n\n当前，党委积极构建融合机制。\n",
+     "一、当前国企党建与生产经营工作深度融合现状及存在不足"),
+    # a paragraph straight under the heading (punctuated) is no tail
+    ("一、当前国企党建与生产经营\n当前，党委积极构建融合机制，\n成效明显。\n", "一、当前国企党建与生产经营"),
+])
+def test_heading_wrapped_by_a_column_gets_its_tails(text, heading):
+    assert set(_paths(text).values()) == {(heading,)}
