@@ -156,6 +156,9 @@ def refine_headings(lines: list[Line]) -> None:
             parts.append(nxt.text)
             j = k
             nxt = lines[j] if j is not None else None
+        if tails and nxt is not None and nxt.kind == L.TEXT and continues_sentence(join_lines(parts), nxt.text):
+            ln.kind, ln.heading = L.TEXT, None      # wrapped over more lines, still a sentence: `……法人` /
+            continue                                # `和其它组织均` / `可参加竞买。`
         if tails:
             text = join_lines(parts)
             ln.heading = Heading(strip_colon(text), h.family, h.depth, h.md_level, is_refs(text))

@@ -92,10 +92,16 @@ def build_segment(lines: list[Line], tb: TitleBlock | None, members: list[Piece]
             after_title = True
             continue
         if genre.name == "news":
-            for ln in lines[p.first:p.last + 1]:
-                if ln.kind is L.HEADLINE and not headline:
-                    headline = ln.text
-                    st.emit("front", [(ln.no, ln.text)])
+            if not headline:    # the first headline, over the lines a column wrapped it into
+                heads = []
+                for ln in lines[p.first:p.last + 1]:
+                    if ln.kind is L.HEADLINE:
+                        heads.append((ln.no, ln.text))
+                    elif heads:
+                        break
+                if heads:
+                    headline = join_lines([t for _, t in heads])
+                    st.emit("front", heads)
         closing_before = len(st.closing)
         body_blocks(read[id(p)], st, front=after_title)
         if len(st.closing) > closing_before:     # `（作者单位：……）` is shown too: "王涛在哪个单位工作？"

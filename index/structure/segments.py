@@ -18,6 +18,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
+from index.normalize import ends_sentence
 from index.structure.lines import nonblank_after, nonblank_before
 from index.structure.records import L, Line
 from index.structure.shapes import CJK_CHAR, NEWS_OPENING, NOT_CJK, NOTICE_WORDS, SENT_PUNCT
@@ -47,6 +48,14 @@ def cut_pieces(lines: list[Line], tbs: list[TitleBlock]) -> list[Piece]:
             if j is not None and lines[j].kind == L.TEXT and len(lines[j].text) <= 80 \
                     and not SENT_PUNCT.search(lines[j].text):
                 lines[j].kind = L.HEADLINE
+                # a headline a column wrapped: the line right above (no blank line between) is its start when
+                # it has no sentence in it and opens a paragraph (nothing but a non-text line or an ended
+                # sentence above it)
+                h = j - 1
+                if h >= 0 and lines[h].kind == L.TEXT and not SENT_PUNCT.search(lines[h].text) \
+                        and len(lines[h].text) + len(lines[j].text) <= 80 \
+                        and (h == 0 or lines[h - 1].kind not in L.TEXTUAL or ends_sentence(lines[h - 1].text)):
+                    lines[h].kind = L.HEADLINE
     pieces: list[Piece] = []
     cur: Piece | None = None
     i = 0
@@ -61,7 +70,7 @@ def cut_pieces(lines: list[Line], tbs: list[TitleBlock]) -> list[Piece]:
             cur = None
             i = tb.last + 1
             continue
-        if cur is None or ln.kind == L.HEADLINE:
+        if cur is None or (ln.kind == L.HEADLINE and (i == 0 or lines[i - 1].kind != L.HEADLINE)):
             cur = Piece(i, i)
             pieces.append(cur)
         cur.last = i

@@ -434,3 +434,22 @@ def test_wrapped_doi_keeps_its_rest(doi_lines, want):
 ])
 def test_heading_wrapped_by_a_column_gets_its_tails(text, heading):
     assert set(_paths(text).values()) == {(heading,)}
+
+
+@pytest.mark.parametrize("head, title", [
+    ("中办、国办印发《关于加快构建普通高等学\n校毕业生高质量就业服务体系的意见》\n",
+     "中办、国办印发《关于加快构建普通高等学校毕业生高质量就业服务体系的意见》"),
+    ("中办、国办印发《关于加快构建普通高等学校毕业生高质量就业服务体系的意见》\n",
+     "中办、国办印发《关于加快构建普通高等学校毕业生高质量就业服务体系的意见》"),
+])
+def test_news_headline_wrapped_over_two_lines(head, title):
+    text = ("受委托，我公司定于2025年4月17日在中拍平台以电子竞价的方式公开拍卖下列标的。\n咨询电话：15364781799\n"
+            "2025 年 4 月 10日\n" + head + "（上接1版）\n《意见》提出，优化培养供给体系。\n")
+    news = [s for s in parse_document(text) if s.kind == "news"]
+    assert [s.title for s in news] == [title]
+    assert [b.text for b in news[0].blocks] == [title, "《意见》提出，优化培养供给体系。"]
+
+
+def test_numbered_sentence_wrapped_over_three_lines_is_no_heading():
+    text = "五、竞买登记手续：\n1、凡具备完全民事行为能力的公民、法人\n和其它组织均\n\n可参加竞买。\n"
+    assert _paths(text) == {"1、凡具备完全民事行为能力的公民、法人和其它组织均可参加竞买。": ("五、竞买登记手续",)}
