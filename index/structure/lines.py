@@ -173,6 +173,10 @@ def column_wrapped(lines: list[Line], i: int, j: int) -> bool:
     end, or a heading) within the heading's length: a paragraph straight under a heading has punctuation."""
     if any(lines[t].kind is not L.TEXT for t in range(i + 1, j + 1)):
         return False
+    # a column wraps only a full line: each line is as long as the one under it (`四、结束语` over a longer
+    # line is a short heading over its paragraph)
+    if any(len(lines[t - 1].text) + 1 < len(lines[t].text) for t in range(i + 1, j + 1)):
+        return False
     end = j + 1
     while end < len(lines) and end - i <= 2 and lines[end].kind is L.TEXT and not ANY_PUNCT.search(lines[end].text):
         end += 1

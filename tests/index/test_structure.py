@@ -429,6 +429,8 @@ def test_wrapped_doi_keeps_its_rest(doi_lines, want):
     # one line: unchanged
     ("一、当前国企党建与生产经营工作深度融合现状及存在不足\n\n当前，党委积极构建融合机制。\n",
      "一、当前国企党建与生产经营工作深度融合现状及存在不足"),
+    # a short heading over a longer unpunctuated line: the line is its paragraph's start, not its tail
+    ("四、结束语\n国有企业基层党建与经营发展的深度融合是\n\n新时代国有企业发展的必然选择。\n", "四、结束语"),
     # a paragraph straight under the heading (punctuated) is no tail
     ("一、当前国企党建与生产经营\n当前，党委积极构建融合机制，\n成效明显。\n", "一、当前国企党建与生产经营"),
 ])
