@@ -193,14 +193,17 @@ def body_blocks(lines: list[Line], st: State, front: bool) -> None:
         if st.open_keywords and not keywords_tail(ln.text):
             st.flush()                   # the list ended: this line is the next paragraph
         wraps = front and st.mode == "body" and wrapped_affiliation(lines, idx)
-        if front and st.mode == "body" and (wraps or is_affiliation(ln.text)):
+        if front and st.mode == "body" and (wrapped or wraps or is_affiliation(ln.text)):
             if wrapped:
-                st.affiliations[-1] += " " + clean_meta(ln.raw)    # the rest of the line above
+                tail = clean_meta(ln.raw)                   # the rest of the line above; a postcode stays a word
+                prev = st.affiliations[-1]
+                st.affiliations[-1] = f"{prev} {tail}" if tail[:1].isdigit() else join_lines([prev, tail])
             else:
                 st.affiliations.append(clean_meta(ln.raw))
             wrapped = wraps
             st.front.append((ln.no, ln.text))      # shown with the title and authors, one chunk
             continue
+        wrapped = False
         front = front and st.mode != "body"
         add_text(st, ln.no, ln.text)
 
@@ -211,8 +214,8 @@ def wrapped_affiliation(lines: list[Line], i: int) -> bool:
     if i + 1 >= len(lines):
         return False
     ln, nxt = lines[i], lines[i + 1]
-    if nxt.no != ln.no + 1 or nxt.kind is not L.TEXT or POSTCODE.search(ln.text) \
-            or not is_affiliation(ln.text + nxt.text):
+    ends = POSTCODE.search(ln.text) and not re.search(r"[,，]$", ln.text)    # `…, 100007,` / `China` wraps
+    if nxt.no != ln.no + 1 or nxt.kind is not L.TEXT or ends or not is_affiliation(ln.text + nxt.text):
         return False
     # two affiliations stacked one a line (`某某公司` / `某某大学`) stay two
     return not is_affiliation(ln.text) or not ORG_END.search(nxt.text)

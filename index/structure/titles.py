@@ -62,13 +62,14 @@ def title_blocks(lines: list[Line]) -> list[TitleBlock]:
         script = "en" if re.match(r"[A-Za-z]", authors[0]) else "zh"
         titles: list[int] = []
         j = nonblank_before(lines, i)
-        while j is not None and j not in taken and len(titles) < 3:
+        # an English title wraps into more lines of a column than a Chinese one (at most 300 characters)
+        while j is not None and j not in taken and len(titles) < (3 if script == "zh" else 6):
             cand = lines[j]
             md_title = cand.kind == L.HEADING and cand.heading is not None and \
                 (cand.heading.family == "bold" or cand.heading.family == "md" and cand.heading.depth <= 2)
             if not (cand.kind == L.TEXT or md_title) or script_of(cand.text) != script \
                     or not (title_like(cand.text, script) or j in tails) \
-                    or (script == "zh" and sum(len(lines[t].text) for t in titles) + len(cand.text) > 80):
+                    or sum(len(lines[t].text) for t in titles) + len(cand.text) > (80 if script == "zh" else 300):
                 break
             titles.insert(0, j)
             j = nonblank_before(lines, j)
@@ -78,7 +79,8 @@ def title_blocks(lines: list[Line]) -> list[TitleBlock]:
             # A bare name line is a byline only in front matter: an affiliation, abstract or keywords follows,
             # the title is a markdown heading, or nothing comes before the title.
             k = nonblank_after(lines, i)
-            follows = k is not None and (lines[k].kind == L.LABEL or is_affiliation(lines[k].text))
+            follows = k is not None and (lines[k].kind == L.LABEL or is_affiliation(lines[k].text)
+                                         or wrapped_affiliation(lines, k))
             md_title = lines[titles[0]].kind == L.HEADING
             if not (follows or md_title or nonblank_before(lines, titles[0]) is None):
                 continue
@@ -108,3 +110,12 @@ def title_tail(lines: list[Line], i: int) -> bool:
         return False
     nxt = lines[k]
     return nxt.kind == L.BYLINE or (nxt.kind == L.TEXT and bool(plain_names(nxt.raw)))
+
+
+def wrapped_affiliation(lines: list[Line], k: int) -> bool:
+    """`北京起重运输机械设计研究院有限公司，中` / `国·北京 100007`: an affiliation a column wrapped (the next line,
+    no blank line between, completes it)."""
+    if k + 1 >= len(lines):
+        return False
+    nxt = lines[k + 1]
+    return nxt.kind is L.TEXT and nxt.no == lines[k].no + 1 and is_affiliation(lines[k].text + nxt.text)

@@ -455,3 +455,29 @@ def test_news_headline_wrapped_over_two_lines(head, title):
 def test_numbered_sentence_wrapped_over_three_lines_is_no_heading():
     text = "五、竞买登记手续：\n1、凡具备完全民事行为能力的公民、法人\n和其它组织均\n\n可参加竞买。\n"
     assert _paths(text) == {"1、凡具备完全民事行为能力的公民、法人和其它组织均可参加竞买。": ("五、竞买登记手续",)}
+
+
+@pytest.mark.parametrize("aff", [
+    "北京起重运输机械设计研究院有限公司，中国·北京 100007",          # one line
+    "北京起重运输机械设计研究院有限公司，中\n国·北京 100007",         # wrapped mid-word by a column
+])
+def test_name_line_over_a_wrapped_affiliation_is_a_byline(aff):
+    text = ("国有企业党建促经营深度融合的产业赋能路\n径与发展启示\n\n曾程 杜淏天\n" + aff +
+            "\n\n目前，国有企业正处于深化改革的关键时期。\n")
+    (seg,) = parse_document(text)
+    assert (seg.title, seg.authors, seg.affiliation) == (
+        "国有企业党建促经营深度融合的产业赋能路径与发展启示", ("曾程", "杜淏天"), "北京起重运输机械设计研究院有限公司，中国·北京 100007")
+    assert [b.text for b in seg.blocks if b.kind == "body"] == ["目前，国有企业正处于深化改革的关键时期。"]
+
+
+def test_english_title_wrapped_over_five_lines():
+    en = ("The industrial empowerment path and\ndevelopment inspiration of promoting deep\n"
+          "integration of state-owned enterprise party\nbuilding and operation - taking Beiqi Institute\nas an example\n"
+          "Cheng Zeng Gengtian Du\nBeijing Crane Transport Machinery Design and\n"
+          "Research Institute Co., Ltd., Beijing, 100007,\nChina\nAbstract\nThis article focuses on party building.\n\n")
+    zh = "国有企业党建促经营深度融合的产业赋能路径与发展启示\n\n曾程 杜淏天\n北京起重运输机械设计研究院有限公司，中国·北京 100007\n\n摘要：本文围绕党建。\n"
+    (seg,) = parse_document(en + zh)
+    assert seg.title_en == ("The industrial empowerment path and development inspiration of promoting deep integration "
+                            "of state-owned enterprise party building and operation - taking Beiqi Institute as an example")
+    assert not any(b.kind == "body" for b in seg.blocks)        # `China` is the affiliation's last word
+    assert any(b.kind == "front" and b.text.endswith("China") for b in seg.blocks)
