@@ -499,7 +499,9 @@ def _whatifs(a, questions, cfg: BenchConfig, torch) -> dict:
     t = time.perf_counter()
     memo = MemoTokenizer(snap.tokenizer, sentences)
     precompute_s = time.perf_counter() - t
-    a.embedder = FixedQueryEmbedder(real_embedder, questions)
+    from assistant.query import model_text
+    # Keyed by what `ask` hands the model (simplified, glossary terms appended to English questions).
+    a.embedder = FixedQueryEmbedder(real_embedder, [model_text(q, a.config) for q in questions])
     base_t, memo_t, same = [], [], True
     try:
         for i, q in enumerate(questions):

@@ -2,6 +2,7 @@
 
 Screenshots go to test-artifacts/ (git-ignored) so a person can look at what a user sees.
 """
+import dataclasses
 import json
 import re
 import shutil
@@ -199,6 +200,14 @@ class WithHostileTitle:
         return self.inner.articles() + [{"key": "900_xss.txt#9", "source": "900_xss.txt",
                                          "title": PAYLOAD_IMG, "authors": [PAYLOAD_SCRIPT], "kind": "article"}]
 
+    def ask(self, *args, **kwargs):
+        """The real answer with the payload put back into every passage: the indexer drops tags from the text
+        (the first defence, asserted below), so this is how markup still reaches the renderer here."""
+        answer = self.inner.ask(*args, **kwargs)
+        hostile = f" {PAYLOAD_SCRIPT} {PAYLOAD_IMG}"
+        return dataclasses.replace(answer, passages=tuple(dataclasses.replace(p, text=p.text + hostile)
+                                                          for p in answer.passages))
+
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
@@ -206,12 +215,15 @@ class WithHostileTitle:
 @pytest.mark.parametrize("gradio_sanitizer", [True, False], ids=["sanitizer-on", "sanitizer-off"])
 def test_html_in_the_corpus_shows_as_text(browser, xss_assistant, gradio_sanitizer):
     question = "安全生产责任制的测试段落"
-    answer = xss_assistant.ask(question, top_k=3)
-    # The indexer drops Markdown bold markers, so `__pwned` may arrive as `pwned`: take the tags as indexed.
+    # First defence: the indexer keeps no markup of the corpus text (index.normalize drops tags, decodes entities).
+    indexed = xss_assistant.ask(question, top_k=3)
+    assert indexed.passages and not any("<script" in p.text or "<img" in p.text for p in indexed.passages)
+    hostile = WithHostileTitle(xss_assistant)
+    answer = hostile.ask(question, top_k=3)
     hit = next((p.text for p in answer.passages if "<script>" in p.text and "onerror=" in p.text), None)
     assert hit, "the payload must reach the UI for this test to mean anything"
     shown = [re.search(r"<script>.*?</script>", hit).group(), re.search(r"<img [^>]*>", hit).group()]
-    demo = ui.build_ui(WithHostileTitle(xss_assistant))
+    demo = ui.build_ui(hostile)
     chat = next(b for b in demo.blocks.values() if isinstance(b, gr.Chatbot))
     # With Gradio's own sanitizer off, our escaping is the only thing left between the corpus and the DOM.
     chat.sanitize_html = gradio_sanitizer
