@@ -355,7 +355,8 @@ def export_files(answer: Any) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------- the library tab's work
-_STAGES = {"reading": "读取语料文件", "embedding chunks": "计算向量：段落", "embedding sentences": "计算向量：句子"}
+_STAGES = {"reading": "读取语料文件", "chunking": "切分段落", "embedding chunks": "计算向量：段落",
+           "embedding sentences": "计算向量：句子"}
 
 
 def stage_label(stage: str) -> str:

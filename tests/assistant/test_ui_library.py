@@ -161,7 +161,7 @@ def test_upload_ask_cite_export_remove(browser, served, pdf_file):
         page.wait_for_selector("#pa-lib-status .pa-progress", timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "library_desktop_progress.png"))
         label = page.locator("#pa-lib-status .pa-progress-label").inner_text()
-        assert any(w in label for w in ("检查并读取", "读取语料", "计算向量", "准备中")), label
+        assert any(w in label for w in ("检查并读取", "读取语料", "切分段落", "计算向量", "准备中")), label
         page.wait_for_selector("#pa-lib-status .pa-libmsg", timeout=300_000)
         msg = page.locator("#pa-lib-status .pa-libmsg").inner_text()
         assert "已添加 1 篇" in msg and PDF_NAME in msg, msg
