@@ -100,18 +100,6 @@ def _failure_key(source_fingerprint: str, quantize: str | None) -> str:
     return f"{source_fingerprint}|{quantize}|v{EXPORT_VERSION}|" + ",".join(versions)
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    import fcntl
-
-    with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def export(st_model, folder: Path, source_fingerprint: str, quantize: str | None = None) -> OnnxModel:
     """Export `st_model` (loaded from `folder`) into `folder/onnx/` once; returns the checked export.
 
@@ -120,6 +108,8 @@ def export(st_model, folder: Path, source_fingerprint: str, quantize: str | None
     """
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS} or None, got {quantize!r}")
+    from index.embed import _file_lock      # the conversion's lock (index.embed imports this module)
+
     folder = Path(folder)
     with _file_lock(folder / f"{ONNX_DIR}.lock"):
         found = find_export(folder, source_fingerprint, quantize)
