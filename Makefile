@@ -41,7 +41,7 @@ bench: setup
 	$(PY) -m eval.bench_readers
 	$(PY) -m eval.bench_milvus
 
-# Milvus beside FAISS (10k/100k chunks), both backends' quality on seeds, Ray vs one process (docs/milvus.md).
+# Milvus beside FAISS (10k/100k/1M chunks; 1M ~20 min, ~14 GB), both backends' quality on seeds, Ray vs one process (docs/milvus.md).
 bench-milvus: setup
 	$(PY) -m eval.bench_milvus
 

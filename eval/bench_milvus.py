@@ -1,6 +1,6 @@
 """Milvus beside FAISS, and Ray beside one process: the scale-out measurements of docs/milvus.md.
 
-    python -m eval.bench_milvus [--sizes 10000,100000] [--skip-quality] [--skip-ray]
+    python -m eval.bench_milvus [--sizes 10000,100000,1000000] [--skip-quality] [--skip-ray] [--keep]
 
 Writes eval/results/bench_milvus.md and .json. Three parts:
   scale    synthetic chunks (vectors shaped like the model's, fitted on the seeds' real chunk vectors; Zipf BM25
@@ -77,6 +77,17 @@ class MilvusServer:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
+
+
+# milvus-lite RSS added (11 KB a chunk at 1M) + this process' vectors, queries and exact-search truth (~3 KB)
+SCALE_BYTES_PER_CHUNK = 14_000
+
+
+def _available_gib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 2**20
+    return float("inf")
 
 
 def _pct(seconds: list[float]) -> dict:
@@ -294,7 +305,8 @@ def render(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sizes", default="10000,100000", help="comma-separated chunk counts for the scale curve")
+    p.add_argument("--sizes", default="10000,100000,1000000",
+                   help="comma-separated chunk counts for the scale curve (1M: ~20 min and ~14 GB on a quiet 2-core machine)")
     p.add_argument("--skip-quality", action="store_true")
     p.add_argument("--skip-ray", action="store_true")
     p.add_argument("--ray-texts", type=int, default=512)
@@ -330,6 +342,11 @@ def main(argv: list[str] | None = None) -> None:
                 shape = gaussian_factor(fit_gaussian(np.concatenate(
                     [embedder.encode_documents(lines[i:i + 32]) for i in range(0, len(lines), 32)])))
             for n in [int(x) for x in args.sizes.split(",") if x]:
+                need = n * SCALE_BYTES_PER_CHUNK / 2**30
+                if _available_gib() < need:
+                    _log(f"scale: {n:,} chunks skipped: needs ~{need:.0f} GiB of free memory, "
+                         f"{_available_gib():.1f} GiB available")
+                    continue
                 _log(f"scale: {n:,} chunks ...")
                 result.setdefault("scale", []).append(scale_point(n, shape, server, ScaleConfig()))
         finally:
