@@ -50,6 +50,13 @@ class AskConfig:
     glossary_vector: bool = True
     duplicate_jaccard: float = 0.8
     demoted_blocks: tuple[str, ...] = ("references", "caption", "bio")
+    # A Chinese question that asks for a block by name (参考文献, 关键词, 摘要, DOI, 简介) or names an article (its
+    # author, 《title》, a word only its title and text use) adds a ranked list of those chunks to the fusion
+    # (assistant/retrieve.py `pointed`): seeds/ direct questions hit@5 0.887 -> see eval/results/tune.md.
+    asked_blocks: bool = True
+    asked_weight: float = 2.0
+    article_focus: bool = True
+    focus_weight: float = 1.0
     # e5 rates an English question closer to any English text (here: the one English abstract) than to the
     # Chinese passage that answers it; this much cosine is taken off same-script matches for Latin questions.
     latin_penalty: float = 0.06

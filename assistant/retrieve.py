@@ -47,6 +47,8 @@ class LoadedIndex:
     thresholds: object = None                        # evidence.Thresholds this index calibrated for itself
     # Memos of per-chunk work done at ask time, for the chunks asks actually return. Bounded: at a million
     # chunks, memos of every chunk would outgrow the index itself (bigram sets ~12 KB a chunk).
+    authors: dict = field(default_factory=dict)      # author name -> article keys ("file#n") they wrote
+    titles: dict = field(default_factory=dict)       # article key -> its title (simplified, whitespace-free)
     terms_cache: dict = field(default_factory=dict)  # row -> term sets of its sentences
     bigrams_cache: dict = field(default_factory=dict)  # row -> character bigrams
 
@@ -98,11 +100,21 @@ class LoadedIndex:
             by_article.setdefault(f"{c.source}#{c.article}", []).append(i)
         # A backend that searches sentences itself (Milvus) brings its own; else exact FAISS over the vectors.
         sentence_index = stored.sentence_search or dense.flat_index(stored.sentence_vectors)
+        authors: dict[str, set[str]] = {}
+        titles: dict[str, str] = {}
+        for key, rows in by_article.items():
+            c = chunks[rows[0]]
+            for name in c.authors:
+                if len(name) >= 2:
+                    authors.setdefault(simplified(name), set()).add(key)
+            if c.title and not c.title_is_fallback:
+                titles[key] = _compact(simplified(c.title))
         return cls(stored, Tokenizer(list(stored.terms)), starts, sentence_index,
                    {k: np.asarray(v) for k, v in by_source.items()},
                    {k: np.asarray(v) for k, v in by_article.items()},
                    np.asarray([c.block for c in chunks]), np.asarray([is_latin(c.text) for c in chunks]),
-                   document_names(chunks))
+                   document_names(chunks), authors={k: tuple(sorted(v)) for k, v in authors.items()},
+                   titles=titles)
 
     def holds_document(self, name: str) -> bool:
         """Whether a document called `name` (as a question writes it in 《》) is in the corpus: see `holds_document`."""
@@ -183,10 +195,99 @@ def rank(index: LoadedIndex, q: Query, cfg: AskConfig, trace: Trace | None = Non
         clock.lap("rank: milvus hybrid")
     else:
         scores, ids = rrf(rankings, weights, cfg.rrf_k)
-    scores, ids = demote_blocks(index, scores, ids, [b for b in cfg.demoted_blocks if b not in q.include])
+    asked = asked_blocks(q.match) if cfg.asked_blocks and not q.latin else ()
+    focus = focused_articles(index, q) if cfg.article_focus and not q.latin else ()
+    if asked or focus:
+        scores, ids = pointed(index, q, cfg, scores, ids, asked, focus)
+        clock.lap("rank: asked block / named article")
+    include = set(q.include) | {b for b in asked if b in BLOCK_KINDS}
+    scores, ids = demote_blocks(index, scores, ids, [b for b in cfg.demoted_blocks if b not in include])
     keep = one_per_front_block(index, ids)
     clock.lap("rank: fusion")
     return scores[keep], ids[keep]
+
+
+# ---------------------------------------------------------------- what the question points at
+
+# A question that asks for a block by the name every Chinese journal gives it (参考文献, 关键词, 摘要, DOI, the
+# author's 简介) wants that block, which ranking otherwise keeps below body text (references, bios) or keeps one
+# chunk of (front matter): seeds/ direct questions such as 「刘隆的文章列了哪些参考文献？」 missed their top 10.
+# These are the block names of the genre, not phrases of one question set.
+ASKED_BLOCKS = (
+    (re.compile(r"参考文献|引用|引文|援引|发表在|发表于|刊登在|刊载于"), "references"),
+    (re.compile(r"关键词|关键字"), "keywords"),
+    (re.compile(r"摘要"), "abstract"),
+    (re.compile(r"作者简介|个人简介|教育背景|学历|研究方向|籍贯|职称"), "bio"),
+    (re.compile(r"doi", re.I), "doi"),       # the DOI line: a front-matter chunk holding "DOI"
+)
+BLOCK_KINDS = frozenset(("body", "abstract", "keywords", "front", "references", "caption", "bio"))
+FOCUS_SHARE = 0.8     # a title word names its article when this share of the chunks holding it are that article's
+
+
+def asked_blocks(text: str) -> tuple[str, ...]:
+    """The block kinds a question asks for by name: 「北起院这篇文章的关键词有哪些？」 -> ("keywords",)."""
+    return tuple(kind for pattern, kind in ASKED_BLOCKS if pattern.search(text))
+
+
+def focused_articles(index: "LoadedIndex", q: Query) -> tuple[str, ...]:
+    """The articles ("file#n") a question names: by an author, by its 《title》, or by a word of its title that
+    hardly occurs outside it (「北起院」 in 「……——以北起院为例」). A word every title shares names none."""
+    keys = {k for name, ks in index.authors.items() if name in q.match for k in ks}
+    for name in q.named:
+        # 《条例》 (short for the regulation being discussed) matches every 条例 and so names none
+        named = [k for k, title in index.titles.items() if holds_document((_core_name(title),), name)]
+        if len(named) == 1:
+            keys.update(named)
+    # A title word alone names its article only when the question speaks of an article (「北起院这篇文章…」):
+    # otherwise 「工会」 would send every union question to the one article with 工会 in its title.
+    for term in q.terms if _SPEAKS_OF_ARTICLE.search(q.match) else ():
+        if len(term) < 2 or not _CJK.search(term):
+            continue
+        in_titles = [k for k, title in index.titles.items() if term in title]
+        if not in_titles or len(in_titles) > 1:
+            continue
+        rows = np.flatnonzero(bm25_scores(index, [term]) > 0)
+        if len(rows) and np.isin(rows, index.by_article[in_titles[0]]).mean() >= FOCUS_SHARE:
+            keys.add(in_titles[0])
+    return tuple(sorted(keys))
+
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_SPEAKS_OF_ARTICLE = re.compile(r"文章|这篇|该文|此文|一文|论文|本文")
+
+
+def pointed(index: "LoadedIndex", q: Query, cfg: AskConfig, scores: np.ndarray, ids: np.ndarray,
+            asked: tuple[str, ...], focus: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The fused ranking with one more ranked list per pointer, fused again by RRF (ranks only, as everywhere):
+    the chunks of the named articles, and the chunks of the asked block kinds (of the named articles when there
+    are any), each list in fused order, then the ones fusion did not reach."""
+    chunks = index.stored.chunks
+    focus_rows = np.concatenate([index.by_article[k] for k in focus]) if focus else None
+    pool = focus_rows if focus_rows is not None else np.arange(len(chunks))
+    if q.allowed is not None:
+        pool = np.intersect1d(pool, q.allowed)
+
+    def is_asked(row: int) -> bool:
+        c = chunks[row]
+        return c.block in asked or ("doi" in asked and "doi" in c.text.lower())
+
+    lists, weights = [ids], [1.0]
+    if focus_rows is not None:
+        lists.append(_in_fused_order(ids, pool, cfg.candidates))
+        weights.append(cfg.focus_weight)
+    if asked:
+        target = np.asarray([r for r in pool.tolist() if is_asked(r)], dtype=np.int64)
+        if len(target):
+            lists.append(_in_fused_order(ids, target, cfg.candidates))
+            weights.append(cfg.asked_weight)
+    return rrf(lists, weights, cfg.rrf_k)
+
+
+def _in_fused_order(ids: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """`rows` ordered as in the fused `ids`, those fusion did not reach after them (in reading order), at most k."""
+    present = ids[np.isin(ids, rows)]
+    rest = np.setdiff1d(rows, present)
+    return np.concatenate([present, rest])[:k].astype(np.int64)
 
 
 def dense_step(index: LoadedIndex, q: Query, cfg: AskConfig) -> np.ndarray:
