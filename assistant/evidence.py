@@ -99,6 +99,25 @@ def assess(index, row: int, q, cfg) -> Evidence:
     return Evidence(row, float(cos.max()) + cfg.coverage_weight * coverage, pick(scores, spans))
 
 
+def missing_document(q, names: tuple[str, ...], titles: tuple[str, ...], passages: list[str]) -> str:
+    """Why a document the question names in 《》 cannot answer it here, or "" when each one can.
+
+    `names`: the corpus' titles and the names its text cites (retrieve.document_names); `titles`: its titles
+    alone (retrieve.document_titles); `passages`: the texts of the passages found. A name the corpus neither
+    holds nor cites is not in it. A name it only cites (「依据《劳动法》……」 in another regulation) is not in
+    it either, unless a passage found speaks of it: the dev corpus cites 《劳动法》 without holding it, and a
+    question about its working hours was answered from another regulation.
+    """
+    from assistant.retrieve import holds_document, speaks_of
+
+    for name in q.named:
+        if not holds_document(names, name):
+            return f"《{name}》 is not in the corpus"
+        if not holds_document(titles, name) and not any(speaks_of(text, name) for text in passages):
+            return f"《{name}》 is only cited in the corpus, and no passage found speaks of it"
+    return ""
+
+
 def judge(index, q, found_evidence: list[Evidence], thresholds: Thresholds, cfg) -> Verdict:
     """Found or not, and a label per passage.
 
@@ -107,10 +126,11 @@ def judge(index, q, found_evidence: list[Evidence], thresholds: Thresholds, cfg)
     Every label is "low" when not found.
     """
     n = len(found_evidence)
-    if cfg.named_document_check:
-        missing = [name for name in q.named if not index.holds_document(name)]
-        if missing:
-            return Verdict(False, ("low",) * n, f"《{missing[0]}》 is not in the corpus")
+    if cfg.named_document_check and q.named:
+        reason = missing_document(q, index.names, index.title_names,
+                                  [index.stored.chunks[e.row].text for e in found_evidence])
+        if reason:
+            return Verdict(False, ("low",) * n, reason)
     t = thresholds.found_for(q.latin)
     if not any(e.support >= t for e in found_evidence):
         return Verdict(False, ("low",) * n, "no passage reaches the support threshold")

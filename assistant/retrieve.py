@@ -47,6 +47,7 @@ class LoadedIndex:
     thresholds: object = None                        # evidence.Thresholds this index calibrated for itself
     # Memos of per-chunk work done at ask time, for the chunks asks actually return. Bounded: at a million
     # chunks, memos of every chunk would outgrow the index itself (bigram sets ~12 KB a chunk).
+    title_names: tuple[str, ...] = ()                # titles alone, in core form (document_titles)
     authors: dict = field(default_factory=dict)      # author name -> article keys ("file#n") they wrote
     titles: dict = field(default_factory=dict)       # article key -> its title (simplified, whitespace-free)
     terms_cache: dict = field(default_factory=dict)  # row -> term sets of its sentences
@@ -113,7 +114,8 @@ class LoadedIndex:
                    {k: np.asarray(v) for k, v in by_source.items()},
                    {k: np.asarray(v) for k, v in by_article.items()},
                    np.asarray([c.block for c in chunks]), np.asarray([is_latin(c.text) for c in chunks]),
-                   document_names(chunks), authors={k: tuple(sorted(v)) for k, v in authors.items()},
+                   document_names(chunks), title_names=document_titles(chunks),
+                   authors={k: tuple(sorted(v)) for k, v in authors.items()},
                    titles=titles)
 
     def holds_document(self, name: str) -> bool:
@@ -132,6 +134,21 @@ def document_names(chunks) -> tuple[str, ...]:
             names.add(_core_name(simplified(c.title)))
         names.update(_core_name(simplified(n)) for n in _NAME_IN_TEXT.findall(c.text))
     return tuple(sorted(n for n in names if n))
+
+
+def document_titles(chunks) -> tuple[str, ...]:
+    """The titles of the corpus' own documents (not the names its text cites), in the core form of `holds_document`."""
+    from index.normalize import simplified
+
+    return tuple(sorted({n for n in (_core_name(simplified(c.title)) for c in chunks if c.title) if n}))
+
+
+def speaks_of(text: str, name: str) -> bool:
+    """Whether a passage names the document `name` (in its core form: 《劳动法》 for 《中华人民共和国劳动法》)."""
+    from index.normalize import simplified
+
+    want = _core_name(simplified(name))
+    return len(want) < 2 or want in _compact(simplified(text))
 
 
 def holds_document(names: tuple[str, ...], name: str) -> bool:

@@ -106,6 +106,12 @@ class Corpus:
         chunks = self.index.stored.chunks
         return any(is_hit(chunks[int(r)].text, q.anchors) for r in self.rows())
 
+    def titles(self) -> tuple[str, ...]:
+        from assistant.retrieve import document_titles
+
+        chunks = self.index.stored.chunks
+        return document_titles([chunks[int(r)] for r in self.rows()])
+
     def names(self) -> tuple[str, ...]:
         from assistant.retrieve import document_names
 
@@ -156,8 +162,8 @@ def observe(corpus: Corpus, q: Q, cfg, text: str | None = None) -> Obs:
     rank = first_hit_rank([chunks[int(i)].text for i in kept], q.anchors) if answerable else None
     first = retrieve.collapse(index, ids, ANSWER_K, cfg)
     support = max((evidence.assess(index, int(i), qq, cfg).support for i in first), default=0.0)
-    names = corpus.names() if qq.named else ()
-    missing = any(not retrieve.holds_document(names, n) for n in qq.named)
+    missing = bool(qq.named) and bool(evidence.missing_document(
+        qq, corpus.names(), corpus.titles(), [chunks[int(i)].text for i in first]))
     return Obs(corpus.name, q.id, q.kind, answerable, qq.latin, rank, support, missing,
                chunks[int(kept[0])].id if len(kept) else "")
 
