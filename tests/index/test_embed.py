@@ -582,14 +582,15 @@ def test_onnx_export_is_found_only_when_complete_and_current(tmp_path):
     folder = tmp_path / "model"
     (folder / "onnx").mkdir(parents=True)
     assert ox.find_export(folder, "fp-1") is None                        # no marker
-    (folder / "onnx" / "model.onnx").write_bytes(b"x" * 10)
+    graph = folder / "onnx" / f"model.v{ox.EXPORT_VERSION}.onnx"
+    graph.write_bytes(b"x" * 10)
     marker = {"export_version": ox.EXPORT_VERSION, "source_fingerprint": "fp-1", "bytes": 10, "min_cosine": 1.0}
     (folder / "onnx" / ox.MARKER).write_text(json.dumps(marker))
     found = ox.find_export(folder, "fp-1")
-    assert found is not None and found.path == folder / "onnx" / "model.onnx" and found.quantize is None
+    assert found is not None and found.path == graph and found.quantize is None
     assert ox.find_export(folder, "fp-2") is None                        # other weights
     assert ox.find_export(folder, "fp-1", "int8") is None                # other variant
-    (folder / "onnx" / "model.onnx").write_bytes(b"x" * 9)                # truncated file
+    graph.write_bytes(b"x" * 9)                                          # truncated file
     assert ox.find_export(folder, "fp-1") is None
     (folder / "onnx" / ox.MARKER).write_text(json.dumps({**marker, "export_version": ox.EXPORT_VERSION + 1}))
     assert ox.find_export(folder, "fp-1") is None
