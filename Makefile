@@ -10,7 +10,7 @@ CORPUS     ?= seeds
 HOST       ?= 127.0.0.1
 PORT       ?= 7860
 
-.PHONY: setup run test eval bench bench-milvus bench-startup clean-index
+.PHONY: setup run test eval eval-quick bench bench-milvus bench-startup clean-index
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,13 @@ test: setup
 
 # Every system on seeds/ and the dev corpus (../shared/corpora/dev, skipped when absent); indexes and the
 # baseline's window vectors are reused from the user cache. `make eval EVAL_ARGS='--corpora seeds'` for one.
+# Then the leave-one-corpus-out tables (not found, ranking knobs, English, traditional characters) beside the
+# baselines: eval/results/tune.md (about 5 min; `make eval-quick` skips them).
 eval: setup
+	$(PY) -m eval.run $(EVAL_ARGS)
+	$(PY) -m eval.tune
+
+eval-quick: setup
 	$(PY) -m eval.run $(EVAL_ARGS)
 
 # Speed and memory (eval/results/bench.md), the format readers beside the .txt path (readers.md), Milvus beside

@@ -742,6 +742,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--questions", type=Path, default=None, help="question set (JSONL) for --corpus")
     parser.add_argument("--meta", type=Path, default=None, help="document metadata (JSON) for --corpus")
     parser.add_argument("--index", type=Path, default=None, help="index folder for --corpus (default: the assistant's)")
+    parser.add_argument("--quantize", choices=("int8",), default=None,
+                        help="encode with the int8 ONNX graph (indexes kept apart, under the cache's eval-int8/)")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         parser.error(f"--limit must be a positive integer, got {args.limit}")
@@ -781,9 +783,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         try:
             if embedder is None:
-                embedder = load_embedder()   # once for every corpus
+                embedder = load_embedder(quantize=args.quantize)   # once for every corpus
             t1 = time.perf_counter()
-            assistant = Assistant.open(corpus=spec.folder, index=args.index, embedder=embedder)
+            index = args.index
+            if index is None and args.quantize:       # other vectors: never rebuild the fp32 indexes in place
+                index = default_cache_dir() / f"eval-{args.quantize}" / spec.name
+            assistant = Assistant.open(corpus=spec.folder, index=index, embedder=embedder)
         except AssistantError as e:
             print(f"eval: cannot open the assistant on {spec.folder}: {e}", file=sys.stderr)
             return 2
