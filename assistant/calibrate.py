@@ -67,7 +67,7 @@ PROBES_EN = (
     "What subsidies are available for purchasing new energy vehicles?",
     "How are housing provident fund loan limits calculated?",
 )
-VERSION = 1
+VERSION = 2   # 2: English support from glossary concepts (assistant/evidence.py); the glossary is in the key
 
 
 def probe_supports(index: retrieve.LoadedIndex, embedder, cfg: query.AskConfig,
@@ -108,7 +108,9 @@ def _support_knobs(cfg: query.AskConfig) -> dict:
 
 def cache_key(index: retrieve.LoadedIndex, embedder, cfg: query.AskConfig) -> str:
     blob = json.dumps({"version": VERSION, "manifest": index.stored.manifest, "model": getattr(embedder, "fingerprint", ""),
-                       "probes": [PROBES_ZH, PROBES_EN], "knobs": _support_knobs(cfg)},
+                       "probes": [PROBES_ZH, PROBES_EN], "knobs": _support_knobs(cfg),
+                       # English probes are read through the glossary: a new line changes their support
+                       "glossary": hashlib.sha256(Path(query.GLOSSARY).read_bytes()).hexdigest()},
                       sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

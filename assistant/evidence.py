@@ -95,8 +95,46 @@ def assess(index, row: int, q, cfg) -> Evidence:
     cos = vecs @ q.vector
     if q.latin and index.latin[row]:
         cos = cos - cfg.latin_penalty
-    coverage = len(terms & set().union(*sent_terms)) / len(terms) if terms else 0.0
+    held = set().union(*sent_terms)
+    if q.latin and cfg.concept_support_latin and (q.concepts or q.unmapped):
+        coverage = concept_coverage(index, row, q, held, cfg)
+        return Evidence(row, float(cos.max()) + cfg.coverage_weight_latin * coverage, pick(scores, spans))
+    coverage = len(terms & held) / len(terms) if terms else 0.0
     return Evidence(row, float(cos.max()) + cfg.coverage_weight * coverage, pick(scores, spans))
+
+
+def concept_coverage(index, row: int, q, held: set[str], cfg) -> float:
+    """For an English question: the IDF-weighted share of its glossary concepts that chunk `row` holds.
+
+    An English question shares no words with a Chinese passage, so its term share says nothing; the
+    Chinese terms its phrases map to do. Each concept weighs by the IDF of its commonest rendering in this
+    corpus (a concept every passage holds says little); a concept whose renderings the corpus never uses,
+    and a content word no glossary line covers (weighted cfg.unmapped_weight_latin), can never be held:
+    a question about things this corpus does not speak of gets little support wherever it lands.
+    """
+    from assistant.query import english_words
+
+    n = len(index.stored.chunks)
+    # An English passage (an abstract) holds a concept when it uses the English phrase itself.
+    english = f" {' '.join(english_words(index.stored.chunks[row].text))} " if index.latin[row] else ""
+    total = got = 0.0
+    for concept in q.concepts:
+        dfs = [index.term_df(z) for z in concept.chinese]
+        w = 1.0 if any(d is None for d in dfs) else _idf(max(dfs), n)
+        total += w
+        if any(tokens <= held for tokens in concept.tokens) or f" {concept.english} " in english:
+            got += w
+    if q.unmapped and cfg.unmapped_weight_latin > 0:
+        w = cfg.unmapped_weight_latin * _idf(0, n)
+        for word in q.unmapped:
+            total += w
+            got += w if f" {word} " in english else 0.0
+    return got / total if total > 0 else 0.0
+
+
+def _idf(df: int, n: int) -> float:
+    """BM25's IDF: log(1 + (n - df + 0.5) / (df + 0.5))."""
+    return float(np.log1p((n - df + 0.5) / (df + 0.5)))
 
 
 def missing_document(q, names: tuple[str, ...], titles: tuple[str, ...], passages: list[str]) -> str:

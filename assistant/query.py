@@ -42,12 +42,15 @@ class AskConfig:
     # questions on the left-out corpus, 1.0 -> 1.5: regulations 0.90 -> 0.93 (paraphrased 0.82 -> 0.88),
     # notices 0.92 -> 0.94, seeds/ 0.871 -> 0.870 (paraphrased 0.735 -> 0.762).
     sentence_weight: float = 1.5
-    sentence_weight_latin: float = 2.0
+    # English fusion weights and script penalty, fit leave-one-corpus-out on the English questions alone
+    # (eval.tune.english_ranking): equal weights and a 0.03 penalty were best on the other corpora for 7 of 8
+    # left-out corpora; MRR@10 of English questions seeds/ 0.619 -> 0.626, dev 0.660 -> 0.691 against 2/1/2, 0.06.
+    sentence_weight_latin: float = 1.0
+    dense_weight_latin: float = 1.0
     bm25_weight: float = 1.0
-    # English questions: BM25 over the Chinese terms the glossary gives for the question's words. Their
-    # BM25 list gets this weight (the English words themselves only match English text). MRR@10 of English
-    # questions with 2 against 1: seeds/ 0.58 vs 0.52, dev 0.58 vs 0.60 (eval/results/tune.md).
-    bm25_weight_latin: float = 2.0
+    # English questions: BM25 over the Chinese terms the glossary gives for the question's words (the English
+    # words themselves only match English text); weight fit with the English knobs above.
+    bm25_weight_latin: float = 1.0
     glossary: bool = True
     # ... and the model encodes the English question followed by those Chinese terms (one encoding still):
     # MRR@10 of English questions 0.47 -> 0.58 on seeds/ and on the dev corpus (eval/results/tune.md).
@@ -62,8 +65,18 @@ class AskConfig:
     article_focus: bool = True
     focus_weight: float = 1.0
     # e5 rates an English question closer to any English text (here: the one English abstract) than to the
-    # Chinese passage that answers it; this much cosine is taken off same-script matches for Latin questions.
-    latin_penalty: float = 0.06
+    # Chinese passage that answers it; this much cosine is taken off same-script matches for Latin questions
+    # (fit with the English fusion weights above).
+    latin_penalty: float = 0.03
+    # English support on the Chinese side (assistant/evidence.py): instead of the share of the question's own
+    # terms (English words never occur in a Chinese passage), the IDF-weighted share of the glossary concepts
+    # the question names that the passage holds; a content word no glossary line covers counts as a concept
+    # absent from the corpus, at `unmapped_weight_latin` of that weight. Chosen by a leave-one-out inside the
+    # corpora (eval.tune.english_abstention, eval/results/tune.md): English unanswerable questions flagged,
+    # corpus left out, 7-28% -> 26-79% (answerable flagged 0-25% before and after; a fold has 3-42 of them).
+    concept_support_latin: bool = True
+    coverage_weight_latin: float = 0.2
+    unmapped_weight_latin: float = 0.25
     # "Not found" and the confidence labels (assistant/evidence.py). Support of a passage = its best
     # sentence's cosine to the question + coverage_weight x the share of the question's terms it contains.
     # found_support / found_support_latin are the global thresholds (fit on seeds/ and the dev corpus together);
@@ -72,14 +85,14 @@ class AskConfig:
     # against 47%; eval/results/tune.md).
     coverage_weight: float = 0.06
     found_support: float = 0.925
-    found_support_latin: float = 0.795
+    found_support_latin: float = 0.895   # English: fit on every corpus with the concept support (eval.tune)
     high_margin: float = 0.03
     # Self-calibration: the threshold is the `probe_quantile` of this corpus' supports for the off-topic and
     # near-topic probe questions, plus `probe_margin` (fit leave-one-corpus-out).
     self_calibrate: bool = True
     probe_quantile: float = 0.9
     probe_margin: float = 0.03
-    probe_margin_latin: float = -0.06
+    probe_margin_latin: float = -0.0375   # English: fit on every corpus (eval.tune.fit_all)
     # A question that names a document in 《》 which no title or text of the corpus names is not found.
     named_document_check: bool = True
 
@@ -97,6 +110,10 @@ class Query:
     mode: str = "hybrid"
     allowed: np.ndarray | None = None  # chunk rows the filters allow (None: all)
     include: tuple[str, ...] = ()      # demoted block kinds to rank like body text
+    # English questions (with cfg.glossary): the glossary concepts the question names, and its content words
+    # no glossary phrase covers; evidence.py judges support on the Chinese side from them.
+    concepts: tuple["Concept", ...] = ()
+    unmapped: tuple[str, ...] = ()
 
     @property
     def term_set(self) -> frozenset[str]:
@@ -184,11 +201,15 @@ def build(text: str, vector, tokenizer, cfg: AskConfig, *, top_k: int, mode: str
     match = simplified(text)
     latin = is_latin(match)
     terms = list(tokenizer(match))
-    if latin and cfg.glossary:
+    concepts, unmapped = glossary_match(match) if latin and cfg.glossary else ((), ())
+    concepts = tuple(Concept(c.english, c.chinese, tuple(frozenset(tokenizer(z)) or frozenset((z,)) for z in c.chinese))
+                     for c in concepts)
+    if concepts:
         # Cut the Chinese terms like any Chinese text, so they meet the index's own tokens.
-        terms += [t for t in dict.fromkeys(tokenizer(" ".join(glossary_terms(match)))) if t not in terms]
+        zh = [c for concept in concepts for c in concept.chinese]
+        terms += [t for t in dict.fromkeys(tokenizer(" ".join(zh))) if t not in terms]
     return Query(text, match, np.asarray(vector, dtype=np.float32), tuple(terms), latin, named_documents(match),
-                 top_k, mode, allowed, include)
+                 top_k, mode, allowed, include, concepts, unmapped)
 
 
 def is_latin(text: str) -> bool:
@@ -206,38 +227,157 @@ def named_documents(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys("".join(m.group(1).split()) for m in _NAMED.finditer(text)))
 
 
-@functools.lru_cache(maxsize=1)
-def glossary() -> tuple[tuple[re.Pattern, tuple[str, ...]], ...]:
-    """(English phrase pattern, Chinese terms) pairs from assistant/data/glossary_en_zh.tsv, longest first.
+@dataclass(frozen=True, slots=True)
+class Concept:
+    """One glossary line an English question names: the phrase as matched and the Chinese terms for it."""
+    english: str                           # the question's words that matched (lemmas, space-separated)
+    chinese: tuple[str, ...]               # alternatives: any one of them in a passage means it holds the concept
+    tokens: tuple[frozenset[str], ...] = ()  # each alternative's jieba tokens (set by `build`)
 
-    Written from general domain knowledge (not from any question set): the BM25 side of an English question
-    needs the Chinese words a Chinese document would use; the model's cross-lingual match is weak for them.
-    """
-    rows = []
+
+# Function words and question words: no concept to look for in a passage, so never "unmapped" content.
+_EN_STOP = frozenset("""
+a an the of in on at to for from by with about as into onto under over between among within without through
+and or nor but not no yes if then than so such it its this that these those there here their they them he she
+his her him we our us you your i me my what how why when where which who whom whose whether is are was were be
+been being am do does did done doing can could should would will shall may might must has have had having
+say says said tell explain describe mean meaning means refer refers regard regarding concern concerning
+according accord any all each every some many much more most other another same own also only just very
+kind kinds type types way ways thing things part parts aspect aspects role roles main key certain specific
+what's how's there's does't don't give given get gets make made use used take taken need needs needed
+please list name named example examples case cases should've one ones
+""".split())
+
+
+def _lemma(word: str) -> str:
+    """A crude English stem, the same on both sides of the match: plural, -ing and -ed endings off, British
+    spellings folded (labour -> labor, organisation -> organization), a final silent e dropped, so
+    "integrating", "integrated" and "integrate" meet, as do "subsidies" and "subsidy"."""
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
+    w = word
+    if len(w) > 5 and w.endswith("our"):
+        w = w[:-3] + "or"
+    w = re.sub(r"is(e|ed|es|ing|ation|ations)$", r"iz\1", w) if len(w) > 5 else w
+    if len(w) > 4 and w.endswith("ies"):
+        w = w[:-3] + "y"
+    elif len(w) > 4 and w.endswith(("sses", "ches", "shes", "xes", "zes")):
+        w = w[:-2]
+    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    stem = w
+    if len(w) > 4 and w.endswith("ied"):
+        w = w[:-3] + "y"
+    elif len(w) > 5 and w.endswith("ing"):
+        w = w[:-3]
+    elif len(w) > 4 and w.endswith("ed") and not w.endswith("eed"):
+        w = w[:-2]
+    if w != stem and len(w) > 2 and w[-1] == w[-2] and w[-1] not in "aeioulsz":
+        w = w[:-1]                                   # planned -> plan, committed -> commit
+    if len(w) > 3 and w.endswith("e") and not w.endswith("ee"):
+        w = w[:-1]
+    return w
+
+
+_EN_WORD = re.compile(r"[a-z0-9]+")
+# Words the suffix rules would bend into another word ("news" is no plural of "new", "meeting" no form of
+# "meet" here), and irregular forms a question uses.
+_IRREGULAR = {"news": "news", "series": "series", "means": "means", "meeting": "meeting", "meetings": "meeting",
+              "building": "building", "buildings": "building", "paid": "pay", "held": "hold", "led": "lead",
+              "chosen": "choose", "given": "give", "written": "write", "sought": "seek", "bought": "buy",
+              "taught": "teach", "spent": "spend", "won": "win", "children": "child"}
+
+
+def english_words(text: str) -> list[str]:
+    """The lemmas of an English text's words, articles and possessive 's left out (punctuation and hyphens
+    separate words: "state-owned" is "state own")."""
+    low = re.sub(r"['’]s\b", "", text.lower()).replace("’", "'")
+    return [_lemma(w) for w in _EN_WORD.findall(low) if w not in ("a", "an", "the")]
+
+
+@functools.lru_cache(maxsize=1)
+def _glossary_table() -> tuple[tuple[tuple[tuple[str, ...], int], ...], tuple[tuple[str, ...], ...]]:
+    """((phrase lemmas, concept number) longest first, the concepts' Chinese terms) from the glossary file."""
+    phrases: dict[tuple[str, ...], int] = {}
+    concepts: list[tuple[str, ...]] = []
     for n, line in enumerate(GLOSSARY.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split("\t")
         if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
             raise ValueError(f"{GLOSSARY}:{n}: want 'english<TAB>中文|中文', got {line!r}")
-        english = [e.strip().lower() for e in parts[0].split("|") if e.strip()]
-        chinese = tuple(c.strip() for c in parts[1].split("|") if c.strip())
-        for e in english:
-            # Word boundaries; an optional plural/possessive tail so "SOEs" and "SOE's" meet "SOE".
-            words = r"[\s\-]+".join(re.escape(w) for w in e.split())
-            rows.append((len(e), re.compile(rf"(?<![a-z]){words}(?:s|es|'s|’s)?(?![a-z])"), chinese))
-    rows.sort(key=lambda r: -r[0])
-    return tuple((p, c) for _, p, c in rows)
+        chinese = tuple(dict.fromkeys(c.strip() for c in parts[1].split("|") if c.strip()))
+        concepts.append(chinese)
+        for e in parts[0].split("|"):
+            words = tuple(english_words(e))
+            # A phrase on two lines keeps its first line: the file is read top-down, the earlier line is the
+            # more specific entry.
+            if words and words not in phrases:
+                phrases[words] = len(concepts) - 1
+    rows = sorted(phrases.items(), key=lambda r: (-len(r[0]), -len(" ".join(r[0])), r[0]))
+    return tuple(rows), tuple(concepts)
+
+
+def glossary() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(English phrase, Chinese terms) pairs from assistant/data/glossary_en_zh.tsv, longest phrase first.
+
+    Written from domain knowledge and the corpora's own vocabulary (not from any question set): the BM25
+    side of an English question needs the Chinese words a Chinese document would use; the model's
+    cross-lingual match is weak for them. Phrases are compared as lemmas (`english_words`).
+    """
+    rows, concepts = _glossary_table()
+    return tuple((" ".join(words), concepts[c]) for words, c in rows)
+
+
+def glossary_match(text: str) -> tuple[tuple[Concept, ...], tuple[str, ...]]:
+    """(the concepts `text` names, its content words no glossary phrase covers).
+
+    Longest phrase first over the whole question, each word claimed once: "wholly state-owned company"
+    is 国有独资公司, not also "state-owned company". Concepts in question order, each once.
+    """
+    rows, concepts = _glossary_table()
+    words = english_words(text)
+    by_first = _phrases_by_first()
+    found = []                                        # (length, start, concept, phrase)
+    for i, w in enumerate(words):
+        for phrase, c in by_first.get(w, ()):
+            if tuple(words[i:i + len(phrase)]) == phrase:
+                found.append((len(phrase), i, c, phrase))
+    found.sort(key=lambda f: (-f[0], f[1]))
+    claimed = [False] * len(words)
+    hits: list[tuple[int, int, str]] = []
+    for n, i, c, phrase in found:
+        if any(claimed[i:i + n]):
+            continue
+        claimed[i:i + n] = [True] * n
+        hits.append((i, c, " ".join(phrase)))
+    seen, out = set(), []
+    for _, c, phrase in sorted(hits):
+        if c not in seen:
+            seen.add(c)
+            out.append(Concept(phrase, concepts[c]))
+    unmapped = tuple(dict.fromkeys(w for w, taken in zip(words, claimed)
+                                   if not taken and not w.isdigit() and w not in _stop_lemmas()))
+    return tuple(out), unmapped
+
+
+@functools.lru_cache(maxsize=1)
+def _phrases_by_first() -> dict[str, tuple[tuple[tuple[str, ...], int], ...]]:
+    rows, _ = _glossary_table()
+    out: dict[str, list] = {}
+    for phrase, c in rows:
+        out.setdefault(phrase[0], []).append((phrase, c))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _stop_lemmas() -> frozenset[str]:
+    return frozenset(_lemma(w) for w in _EN_STOP) | _EN_STOP
 
 
 def glossary_terms(text: str) -> list[str]:
-    """Chinese terms for the English phrases of `text`; a longer phrase claims its words before a shorter one."""
-    low = text.lower()
+    """Chinese terms for the English phrases of `text` (every alternative, question order, each once)."""
     out: list[str] = []
-    for pattern, chinese in glossary():
-        hit = pattern.search(low)
-        if hit is None:
-            continue
-        low = low[:hit.start()] + " " * (hit.end() - hit.start()) + low[hit.end():]
-        out += [c for c in chinese if c not in out]
+    for concept in glossary_match(text)[0]:
+        out += [c for c in concept.chinese if c not in out]
     return out

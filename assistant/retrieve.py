@@ -52,6 +52,7 @@ class LoadedIndex:
     titles: dict = field(default_factory=dict)       # article key -> its title (simplified, whitespace-free)
     terms_cache: dict = field(default_factory=dict)  # row -> term sets of its sentences
     bigrams_cache: dict = field(default_factory=dict)  # row -> character bigrams
+    df_cache: dict = field(default_factory=dict)       # term -> chunks holding it (English concept weights)
 
     def bigrams(self, row: int) -> frozenset[str]:
         """Character bigrams of chunk `row`, for the near-duplicate test; computed when first compared."""
@@ -70,6 +71,22 @@ class LoadedIndex:
             terms = [set(self.tokenizer(text[s:e])) for s, e in self.stored.sentences[a:b, 1:]]
             _remember(self.terms_cache, row, terms)   # a race only computes the same value twice
         return terms
+
+    def term_df(self, term: str) -> int | None:
+        """How many chunks hold every jieba token of `term` (at most the rarest token's count; 0: absent from
+        the corpus); None when the BM25 engine does not expose its postings (then all terms weigh alike)."""
+        if term in self.df_cache:
+            return self.df_cache[term]
+        bm25 = self.stored.bm25
+        indptr = getattr(bm25, "scores", {}).get("indptr") if isinstance(getattr(bm25, "scores", None), dict) else None
+        vocab = getattr(bm25, "vocab_dict", None)
+        df = None
+        if indptr is not None and vocab is not None:
+            tokens = list(self.tokenizer(term)) or [term]
+            ids = [vocab.get(t) for t in tokens]
+            df = 0 if any(i is None for i in ids) else int(min(indptr[i + 1] - indptr[i] for i in ids))
+        _remember(self.df_cache, term, df)
+        return df
 
     def allowed(self, sources=None, articles=None) -> np.ndarray | None:
         """Chunk rows of the given files and/or article keys ("file#n"); None when neither is given."""
@@ -197,7 +214,7 @@ def rank(index: LoadedIndex, q: Query, cfg: AskConfig, trace: Trace | None = Non
     server = q.mode == "hybrid" and not q.latin and getattr(engine, "fuses", lambda c: False)(cfg)
     if q.mode in ("hybrid", "dense") and not server:
         rankings.append(dense_step(index, q, cfg))
-        weights.append(cfg.dense_weight)
+        weights.append(cfg.dense_weight_latin if q.latin else cfg.dense_weight)
         clock.lap("rank: dense")
         rankings.append(sentence_step(index, q, cfg))
         weights.append(cfg.sentence_weight_latin if q.latin else cfg.sentence_weight)

@@ -342,6 +342,78 @@ def english_rows(cs: list[Corpus], qs: list[Q], base_cfg) -> list[dict]:
     return rows
 
 
+# English support knobs fit leave-one-corpus-out (AskConfig.coverage_weight_latin, unmapped_weight_latin); the
+# concept-based support off is the old term share.
+EN_SUPPORT_GRID = {"coverage_weight_latin": (0.1, 0.2, 0.3, 0.4), "unmapped_weight_latin": (0.0, 0.25, 0.5)}
+
+
+def english_abstention(cs: list[Corpus], qs: list[Q], base_cfg, folds: list[str], grid: dict = EN_SUPPORT_GRID,
+                       log=print) -> tuple[list[dict], dict, list[dict]]:
+    """English "not found", leave one corpus out, with the support knobs chosen without the left-out corpus too.
+
+    For each variant of `grid`: the English questions' supports over every corpus and each corpus' English probe
+    threshold (self-calibration). Per left-out fold: the variant best by a leave-one-out *inside* the other
+    corpora (margin fit on all but one of them, measured on that one: share of unanswerable flagged, minus twice
+    the share of answerable flagged above MAX_FLAGGED, averaged), then the margin fit on all of them, measured
+    on the fold. Returns (rows, the variant best over all folds, each variant's own LOCO rows).
+    """
+    variants = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())]
+    en = [q for q in qs if _latin(q.text)]
+    fits = []
+    for v in variants:
+        cfg = dataclasses.replace(base_cfg, **v)
+        t0 = time.perf_counter()
+        fits.append(([observe(c, q, cfg) for c in cs for q in en], probe_thresholds(cs, cfg)))
+        log(f"  {v}: ({time.perf_counter() - t0:.0f}s)")
+
+    def self_rates(obs, probes, train, test):
+        base = {c: probes[c][1] for c in probes}
+        m = _fit_offset([o for o in obs if o.corpus in train], base, np.arange(-0.15, 0.15, 0.0025))
+        return _flag_rates([o for o in obs if o.corpus == test], {c: base[c] + m for c in probes})
+
+    def inner_score(obs, probes, train):
+        scores = []
+        for inner in train:
+            rest = {f for f in train if f != inner and not _overlaps(f, inner)}
+            un, an, nu, na = self_rates(obs, probes, rest, inner) if rest else (np.nan,) * 4
+            if nu and na and not (np.isnan(un) or np.isnan(an)):
+                scores.append(un - 2 * max(0.0, an - MAX_FLAGGED))
+        return float(np.mean(scores)) if scores else -1.0
+
+    rows = []
+    for held in folds:
+        train = {f for f in folds if f != held and not _overlaps(f, held)}
+        scores = [inner_score(obs, probes, train) for obs, probes in fits]
+        best = int(np.argmax(scores))
+        obs, probes = fits[best]
+        for r in loco_abstention(obs, probes, [held]):
+            if r["script"] == "English":
+                rows.append({**r, "variant": variants[best], "inner_score": scores[best]})
+    overall = int(np.argmax([inner_score(obs, probes, set(folds)) for obs, probes in fits]))
+    per_variant = [{"variant": v, "rows": [r for r in loco_abstention(obs, probes, folds) if r["script"] == "English"]}
+                   for v, (obs, probes) in zip(variants, fits)]
+    return rows, variants[overall], per_variant
+
+
+# The English fusion knobs (AskConfig.*_latin), fit leave-one-corpus-out on the English questions alone.
+EN_RANK_GRID = {"sentence_weight_latin": (1.0, 2.0), "dense_weight_latin": (0.5, 1.0),
+                "bm25_weight_latin": (1.0, 2.0), "latin_penalty": (0.0, 0.03, 0.06)}   # ~1 min here
+
+
+def english_ranking(cs: list[Corpus], qs: list[Q], base_cfg, folds: list[str], grid: dict = EN_RANK_GRID,
+                    log=print) -> tuple[list[dict], dict]:
+    """`loco_ranking` over the English questions and the English knobs: per left-out fold, the variant best on
+    the other corpora's English questions, measured on the fold's."""
+    return loco_ranking(cs, [q for q in qs if q.kind == "english"], base_cfg, folds, grid, log=log)
+
+
+def _latin(text: str) -> bool:
+    from assistant.query import is_latin
+    from index.normalize import simplified
+
+    return is_latin(simplified(text))
+
+
 def baseline_tables(cs: list[Corpus], qs: list[Q], cache_dir: Path | None = None) -> dict[str, dict]:
     """MRR@10 per corpus and kind of the two baselines (500-character windows; BM25 over jieba tokens, and the
     same embedding model), in the same run. A dev folder is searched as the dev windows of its files, the way
@@ -428,6 +500,30 @@ def render(abst: list[dict], fitted: dict, ranking: list[dict] | None, best_vari
     return "\n".join(lines) + "\n"
 
 
+def render_english(abst: list[dict], support_best: dict, ranking: list[dict] | None, ranking_best: dict | None) -> str:
+    """The English sections: not found with the support knobs chosen leave-one-corpus-out, and the English
+    fusion knobs leave-one-corpus-out."""
+    lines = ["", "## English not found, support knobs chosen leave one corpus out", "",
+             f"Grid {EN_SUPPORT_GRID}. Per left-out corpus: the variant best by a leave-one-out inside the other "
+             "corpora (unanswerable flagged minus twice the answerable flagged above 5%), its threshold fit on "
+             f"them, measured on the left-out one. Best on all corpora (what ships): {support_best}.", "",
+             "| left out | method | variant | threshold | unanswerable flagged | answerable flagged | n unans. | n ans. |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in abst:
+        lines.append(f"| {r['left_out']} | {r['method']} | {r['variant']} | {r['threshold']:.3f} | "
+                     f"{_pct(r['unanswerable_flagged'])} | {_pct(r['answerable_flagged'])} | {r['n_unanswerable']} | "
+                     f"{r['n_answerable']} |")
+    if ranking:
+        lines += ["", "## English fusion knobs, leave one corpus out", "",
+                  f"Grid {EN_RANK_GRID} over the English questions alone; the variant best on the other corpora, "
+                  f"measured on the left-out one. Best on all corpora: {ranking_best}.", "",
+                  "| left out | variant | train MRR | test MRR | n |", "|---|---|---:|---:|---:|"]
+        for r in ranking:
+            lines.append(f"| {r['left_out']} | {r['variant']} | {r['train_mrr']:.3f} | "
+                         f"{r.get('test_all', float('nan')):.3f} | {r.get('test_n', 0)} |")
+    return "\n".join(lines) + "\n"
+
+
 def open_assistants(seeds_index: Path | None, dev_index: Path | None, dev_folder: Path):
     from assistant.api import Assistant
 
@@ -460,13 +556,17 @@ def loco_tables(seeds, dev, dev_folder: Path, *, ranking: bool = False, log=prin
     rank_rows, best = loco_ranking(cs, qs, cfg, folds, log=log) if ranking else (None, None)
     trad = traditional_rows(cs, qs, cfg)
     english = english_rows(cs, qs, cfg)
+    en_abst, en_support_best, _ = english_abstention(cs, qs, cfg, folds, log=lambda m: None)
+    en_rank, en_rank_best = english_ranking(cs, qs, cfg, folds, log=lambda m: None) if ranking else (None, None)
     baselines = baseline_tables(cs, qs, Path("/tmp") / "policy-assistant-baseline-vectors")
     meta = {"finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "seconds": time.perf_counter() - t0,
             "questions": f"{sum(q.origin == 'seeds' for q in qs)} seeds + {sum(q.origin == 'dev' for q in qs)} dev"}
     data = {"abstention": abst, "fitted": fitted, "probe_thresholds": probes, "mrr": mrr, "ranking": rank_rows,
             "best_variant": best, "traditional": trad, "english": english, "meta": meta, "baselines": baselines,
-            "observations": [dataclasses.asdict(o) for o in obs]}
-    return data, render(abst, fitted, rank_rows, best, mrr, trad, english, meta, baselines)
+            "english_abstention": en_abst, "english_support_best": en_support_best, "english_ranking": en_rank,
+            "english_ranking_best": en_rank_best, "observations": [dataclasses.asdict(o) for o in obs]}
+    return data, render(abst, fitted, rank_rows, best, mrr, trad, english, meta, baselines) + \
+        render_english(en_abst, en_support_best, en_rank, en_rank_best)
 
 
 def main(argv=None) -> int:
