@@ -421,6 +421,7 @@ def _load_bundled_onnx(folder: Path, fingerprint: str, fix: str, required: bool,
     Exporting needs the torch model loaded (~10-20 s once); where it fails, `auto` serves that torch model.
     """
     vectors_fp = fingerprint if quantize is None else f"{fingerprint}-{quantize}"
+    required = required or quantize is not None    # int8 asked for: fp32 vectors instead would be a silent swap
     found = onnx_encoder.find_export(folder, fingerprint, quantize)
     if found is None:
         reason = onnx_encoder.failed_before(folder, fingerprint, quantize)

@@ -160,11 +160,17 @@ def _export_locked(st_model, folder: Path, source_fingerprint: str, quantize: st
             path = tmp / _file_name(variant)
             if variant is None:
                 _torch_export(st_model, path)
-            else:                    # int8: dynamic per-channel quantization of the fp32 graph's MatMuls
+            else:
+                # int8: dynamic per-channel quantization of the MatMuls of the graph as exported; the quantizer's
+                # shape inference does not know the fused ops, so it starts from an unfused export of its own.
                 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-                quantize_dynamic(str(tmp / _file_name(None)), str(path), weight_type=QuantType.QInt8,
-                                 per_channel=True)
+                plain = tmp / "plain.onnx"
+                _torch_export(st_model, plain, fuse=False)
+                try:
+                    quantize_dynamic(str(plain), str(path), weight_type=QuantType.QInt8, per_channel=True)
+                finally:
+                    plain.unlink(missing_ok=True)
             cosine = _check(st_model, folder, path)
             if variant is None and cosine < MIN_COSINE:
                 raise RuntimeError(f"the exported graph's vectors differ from torch's (min cosine "
@@ -191,7 +197,7 @@ def _export_locked(st_model, folder: Path, source_fingerprint: str, quantize: st
     return found
 
 
-def _torch_export(st_model, path: Path) -> None:
+def _torch_export(st_model, path: Path, fuse: bool = True) -> None:
     """The model's whole forward (transformer, pooling, normalization) as one ONNX graph with dynamic shapes,
     then ONNX Runtime's transformer fusions (one Attention op per layer, SkipLayerNorm, BiasGelu) where they apply.
 
@@ -229,7 +235,8 @@ def _torch_export(st_model, path: Path) -> None:
         finally:
             if before not in (None, "eager"):
                 hf.set_attn_implementation(before)      # the torch path keeps its own kernel
-    _fuse(path, getattr(hf, "config", None))
+    if fuse:
+        _fuse(path, getattr(hf, "config", None))
 
 
 def _hf_model(st_model):

@@ -691,3 +691,16 @@ def test_failed_export_falls_back_to_torch_once_and_is_remembered(model_copy, mo
     monkeypatch.setattr(ox, "_torch_export", broken)     # "onnx" insists: it tries again, and says why it failed
     with pytest.raises(ModelLoadError, match="cannot export the bundled model .* operator 'aten::magic'"):
         embed.load_embedder(backend="onnx")
+
+
+@pytest.mark.slow
+def test_failed_int8_export_is_an_error_not_fp32_vectors(model_copy, monkeypatch):
+    # int8 was asked for: serving fp32 (torch) vectors instead would silently mix two vector spaces
+    from index import onnx_encoder as ox
+
+    def broken(*a, **k):
+        raise RuntimeError("shape_inference failed to return a type")
+
+    monkeypatch.setattr(ox, "export", broken)
+    with pytest.raises(ModelLoadError, match="cannot export the bundled model .* shape_inference failed"):
+        embed.load_embedder(quantize="int8")
