@@ -37,11 +37,11 @@ class AskConfig:
     rrf_k: int = 10
     dense_weight: float = 1.0
     # A question's best-matching sentence ranks passages too; across languages it is the strongest signal.
-    # Chinese questions: 1.5, chosen leave-one-corpus-out over sentence weights 1/1.5/2/3 x rrf_k 10/30 on 7 of 8
-    # left-out corpora (the dev corpus left out, i.e. seeds/ alone to train on, keeps 1.0): MRR@10 of Chinese
-    # questions on the left-out corpus, 1.0 -> 1.5: regulations 0.90 -> 0.93 (paraphrased 0.82 -> 0.88),
-    # notices 0.92 -> 0.94, seeds/ 0.871 -> 0.870 (paraphrased 0.735 -> 0.762).
-    sentence_weight: float = 1.5
+    # Chinese questions: leave-one-corpus-out over sentence weights 1/1.5/2/3 x rrf_k 10/30 chose 1.5 on 7 of 8
+    # left-out corpora (MRR@10 of Chinese questions 1.0 -> 1.5: regulations 0.90 -> 0.93, notices 0.92 -> 0.94,
+    # seeds/ 0.871 -> 0.870), but it drops tests/assistant/test_quality.py's example question (北起院 利润总额) from
+    # rank 5 to 6, so 1.0 stays until that trade-off is decided (a title chunk takes rank 2 there).
+    sentence_weight: float = 1.0
     # English fusion weights and script penalty, fit leave-one-corpus-out on the English questions alone
     # (eval.tune.english_ranking): equal weights and a 0.03 penalty were best on the other corpora for 7 of 8
     # left-out corpora; MRR@10 of English questions seeds/ 0.619 -> 0.626, dev 0.660 -> 0.691 against 2/1/2, 0.06.
