@@ -14,8 +14,11 @@ removing documents with a progress bar while the chat keeps answering from the c
 """
 from __future__ import annotations
 
+import atexit
+import functools
 import logging
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -344,14 +347,28 @@ def reply(assistant: Any, question: str, top_k: float | None, scope: Sequence[st
     return render.answer_html(answer, contexts, footer), answer
 
 
-def export_files(answer: Any) -> tuple[str, str]:
-    """The reply written as .md and .docx in a fresh temporary folder (Gradio serves them from there)."""
-    folder = Path(tempfile.mkdtemp(prefix="pa-export-"))
+EXPORTS_KEPT = 20      # a server's latest exports stay on disk (Gradio serves them from there); older ones go
+
+
+def export_files(answer: Any, root: Path | None = None) -> tuple[str, str]:
+    """The reply written as .md and .docx in a fresh folder under this process' export folder, which keeps only
+    the latest EXPORTS_KEPT (a long-running server would otherwise fill /tmp) and is removed at exit."""
+    root = root or _export_root()
+    for old in sorted(root.iterdir(), key=lambda f: f.stat().st_mtime)[:-(EXPORTS_KEPT - 1) or None]:
+        shutil.rmtree(old, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(dir=root))
     md = folder / export.filename(answer, ".md")
     md.write_text(export.answer_markdown(answer), encoding="utf-8")
     docx = folder / export.filename(answer, ".docx")
     docx.write_bytes(export.answer_docx(answer))
     return str(md), str(docx)
+
+
+@functools.cache
+def _export_root() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="pa-export-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
 
 
 # ---------------------------------------------------------------- the library tab's work

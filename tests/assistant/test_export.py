@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import docx
 import pytest
@@ -89,3 +90,14 @@ def test_control_characters_do_not_break_the_word_file():
 def test_filename_is_safe(question, stem):
     name = export.filename(Answer(question, True, (), "", 0.0), ".docx")
     assert re.fullmatch(rf"检索结果-{stem}-\d{{8}}-\d{{4}}\.docx", name), name
+
+
+def test_a_server_keeps_only_its_latest_exports(tmp_path):
+    from assistant import ui
+
+    made = [ui.export_files(answer(), root=tmp_path) for _ in range(ui.EXPORTS_KEPT + 5)]
+    kept = sorted(tmp_path.iterdir())
+    assert len(kept) == ui.EXPORTS_KEPT
+    for md, docx in made[-ui.EXPORTS_KEPT:]:                      # the latest ones are all still there
+        assert Path(md).read_text(encoding="utf-8").strip() and Path(docx).stat().st_size > 0
+    assert not Path(made[0][0]).exists()
