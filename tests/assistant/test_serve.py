@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from assistant.ui import WARM_UP_JOIN_S
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +68,14 @@ class Served:
     def stop(self, sig=signal.SIGINT) -> int:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, sig)
-        code = self.proc.wait(60)
+        try:
+            # a stop may wait WARM_UP_JOIN_S for the model's warm-up (a trace on the torch path, slow under load)
+            code = self.proc.wait(WARM_UP_JOIN_S + 30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+            self.reader.join(10)
+            pytest.fail(f"still running {WARM_UP_JOIN_S + 30} s after {sig!r}:\n" + "\n".join(self.lines))
         self.reader.join(10)
         return code
 
