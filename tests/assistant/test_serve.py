@@ -49,8 +49,11 @@ class Served:
 
     def __init__(self, args: list[str], env: dict):
         self.lines: list[str] = []
+        # A suite started in the background by a shell without job control inherits SIGINT ignored, and so
+        # would the server: it gets Ctrl-C's default back, as in a terminal.
         self.proc = subprocess.Popen([str(ASSISTANT), *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                                     stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
