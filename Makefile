@@ -32,7 +32,7 @@ test: setup
 # Every system on seeds/ and the dev corpus (../shared/corpora/dev, skipped when absent); indexes and the
 # baseline's window vectors are reused from the user cache. `make eval EVAL_ARGS='--corpora seeds'` for one.
 # Then the leave-one-corpus-out tables (not found, ranking knobs, English, traditional characters) beside the
-# baselines: eval/results/tune.md (about 5 min; `make eval-quick` skips them).
+# baselines: eval/results/tune.md (about 15 min; `make eval-quick` skips them).
 eval: setup
 	$(PY) -m eval.run $(EVAL_ARGS)
 	$(PY) -m eval.tune
