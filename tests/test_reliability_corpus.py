@@ -295,18 +295,15 @@ def test_chmod_000_file_and_folder_are_skipped_by_a_root_without_dac_override(co
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("RELIABILITY_50MB") != "1", reason=(
-    "a 50 MB file takes ~20 min to index with the fake embedder on 2 shared cores (measured: 1169 s, "
-    "87,045 chunks, 373,708 texts embedded, peak RSS 1.9 GB; see eval/results/reliability.md); "
-    "run it with RELIABILITY_50MB=1"))
 def test_50_mb_file_is_indexed(corpus, tmp_path, fake_embedder):
-    """A 50 MB text file (the seeds repeated) among the seeds: built, searchable; the time is reported."""
+    """A 50 MB text file (the seeds repeated) among the seeds: built, searchable; the time is reported.
+    ~50 s with the fake embedder (87,197 chunks, 714 distinct texts embedded, 1.1 GB peak RSS)."""
     seed = b"".join(p.read_bytes() for p in sorted((ROOT / "seeds").iterdir()))
     size = 50 * 2**20
     big = corpus / "big.txt"
     big.write_bytes((seed * (size // len(seed) + 1))[:size].decode("utf-8", "ignore").encode("utf-8"))
     t0 = time.perf_counter()
-    report = ensure_index(corpus, tmp_path / "idx", lambda: fake_embedder, "fake", progress=False)
+    report = ensure_index(corpus, tmp_path / "idx", lambda: fake_embedder, fake_embedder.name, progress=False)
     seconds = time.perf_counter() - t0
     print(f"\n50 MB build: {seconds:.0f} s, {report.chunks} chunks, {report.embedded} texts embedded")
     assert report.built and not report.skipped
