@@ -45,11 +45,12 @@ class LoadedIndex:
     latin: np.ndarray                                # bool: the chunk is mostly Latin script
     names: tuple[str, ...]                           # titles and 《》 names of the corpus (document_names)
     thresholds: object = None                        # evidence.Thresholds this index calibrated for itself
-    # Memos of per-chunk work done at ask time, for the chunks asks actually return. Bounded: at a million
-    # chunks, memos of every chunk would outgrow the index itself (bigram sets ~12 KB a chunk).
     title_names: tuple[str, ...] = ()                # titles alone, in core form (document_titles)
     authors: dict = field(default_factory=dict)      # author name -> article keys ("file#n") they wrote
     titles: dict = field(default_factory=dict)       # article key -> its title (simplified, whitespace-free)
+    doi: np.ndarray | None = None                    # bool: the chunk's text holds "DOI" (a question asking for it)
+    # Memos of per-chunk work done at ask time, for the chunks asks actually return. Bounded: at a million
+    # chunks, memos of every chunk would outgrow the index itself (bigram sets ~12 KB a chunk).
     terms_cache: dict = field(default_factory=dict)  # row -> term sets of its sentences
     bigrams_cache: dict = field(default_factory=dict)  # row -> character bigrams
     df_cache: dict = field(default_factory=dict)       # term -> chunks holding it (English concept weights)
@@ -133,7 +134,7 @@ class LoadedIndex:
                    np.asarray([c.block for c in chunks]), np.asarray([is_latin(c.text) for c in chunks]),
                    document_names(chunks), title_names=document_titles(chunks),
                    authors={k: tuple(sorted(v)) for k, v in authors.items()},
-                   titles=titles)
+                   titles=titles, doi=np.asarray(["doi" in c.text.lower() for c in chunks], dtype=bool))
 
     def holds_document(self, name: str) -> bool:
         """Whether a document called `name` (as a question writes it in 《》) is in the corpus: see `holds_document`."""
@@ -301,16 +302,16 @@ def pointed(index: "LoadedIndex", q: Query, cfg: AskConfig, scores: np.ndarray, 
     if q.allowed is not None:
         pool = np.intersect1d(pool, q.allowed)
 
-    def is_asked(row: int) -> bool:
-        c = chunks[row]
-        return c.block in asked or ("doi" in asked and "doi" in c.text.lower())
-
     lists, weights = [ids], [1.0]
     if focus_rows is not None:
         lists.append(_in_fused_order(ids, pool, cfg.candidates))
         weights.append(cfg.focus_weight)
     if asked:
-        target = np.asarray([r for r in pool.tolist() if is_asked(r)], dtype=np.int64)
+        # array masks, not a loop over every chunk: without a named article the pool is the whole corpus
+        mask = np.isin(index.blocks[pool], asked)
+        if "doi" in asked and index.doi is not None:
+            mask |= index.doi[pool]
+        target = pool[mask].astype(np.int64)
         if len(target):
             lists.append(_in_fused_order(ids, target, cfg.candidates))
             weights.append(cfg.asked_weight)
