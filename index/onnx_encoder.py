@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -66,17 +67,11 @@ def _marker_name(quantize: str | None) -> str:
     return MARKER if quantize is None else f"export.v{EXPORT_VERSION}.{quantize}.json"
 
 
-def _current(name: str) -> bool:
-    """Whether a file of the onnx folder belongs to this export version (older ones are dropped at export)."""
-    return name.startswith((f"model.v{EXPORT_VERSION}.", f"export.v{EXPORT_VERSION}."))
-
-
-def _newer(name: str) -> bool:
-    # a later version's graph (another install sharing this cache) is kept; earlier ones are 470 MB each
-    import re
-
+def _kept(name: str) -> bool:
+    """Whether a file of the onnx folder survives an export: this version's files and a later version's (another
+    install sharing this cache); earlier versions' graphs (470 MB each) are dropped."""
     m = re.match(r"(?:model|export)\.v(\d+)\.", name)
-    return m is not None and int(m.group(1)) > EXPORT_VERSION
+    return m is not None and int(m.group(1)) >= EXPORT_VERSION
 
 
 def find_export(folder: Path, source_fingerprint: str, quantize: str | None = None) -> OnnxModel | None:
@@ -151,7 +146,7 @@ def _export_locked(st_model, folder: Path, source_fingerprint: str, quantize: st
     try:
         if target.is_dir():          # keep what is there (the fp32 graph when int8 is added), add ours
             for f in target.iterdir():
-                if f.is_file() and (_current(f.name) or _newer(f.name)):
+                if f.is_file() and _kept(f.name):
                     shutil.copy2(f, tmp / f.name)
         todo = [None] if quantize is None else [None, quantize]
         for variant in todo:

@@ -704,3 +704,12 @@ def test_failed_int8_export_is_an_error_not_fp32_vectors(model_copy, monkeypatch
     monkeypatch.setattr(ox, "export", broken)
     with pytest.raises(ModelLoadError, match="cannot export the bundled model .* shape_inference failed"):
         embed.load_embedder(quantize="int8")
+
+
+def test_an_export_keeps_this_and_later_versions_files_and_drops_earlier_ones():
+    from index import onnx_encoder as ox
+
+    v = ox.EXPORT_VERSION
+    kept = [f"model.v{v}.onnx", f"export.v{v}.json", f"model.v{v}.int8.onnx", f"model.v{v + 1}.onnx"]
+    dropped = ["model.onnx", "export.json", "model.int8.onnx", "export.int8.json", f"model.v{v - 1}.onnx"]
+    assert all(ox._kept(n) for n in kept) and not any(ox._kept(n) for n in dropped)
