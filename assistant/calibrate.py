@@ -90,9 +90,10 @@ def probe_supports(index: retrieve.LoadedIndex, embedder, cfg: query.AskConfig,
 
 
 def thresholds_from(supports: dict[str, list[float]], cfg: query.AskConfig) -> evidence.Thresholds:
-    """The index's own thresholds: the cfg.probe_quantile of its probe supports plus the margin, per script."""
+    """The index's own thresholds: a quantile of its probe supports (cfg.probe_quantile, _latin) plus the margin,
+    per script."""
     zh = float(np.quantile(supports["zh"], cfg.probe_quantile)) + cfg.probe_margin
-    en = float(np.quantile(supports["en"], cfg.probe_quantile)) + cfg.probe_margin_latin
+    en = float(np.quantile(supports["en"], cfg.probe_quantile_latin)) + cfg.probe_margin_latin
     n = len(supports["zh"]) + len(supports["en"])
     return evidence.Thresholds(zh, en, cfg.high_margin, f"self-calibrated ({n} probes)")
 
@@ -100,8 +101,9 @@ def thresholds_from(supports: dict[str, list[float]], cfg: query.AskConfig) -> e
 def _support_knobs(cfg: query.AskConfig) -> dict:
     """The knobs that change a probe's support (not the quantile and margin, applied afterwards)."""
     d = asdict(cfg)
-    for k in ("probe_quantile", "probe_margin", "probe_margin_latin", "found_support", "found_support_latin",
-              "high_margin", "self_calibrate", "named_document_check", "max_top_k", "max_question_chars"):
+    for k in ("probe_quantile", "probe_quantile_latin", "probe_margin", "probe_margin_latin", "found_support",
+              "found_support_latin", "high_margin", "self_calibrate", "named_document_check", "structural_found",
+              "max_top_k", "max_question_chars"):
         d.pop(k, None)
     return d
 

@@ -9,6 +9,7 @@ token-set intersections per passage, never a model call.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,8 +82,10 @@ def global_thresholds(cfg) -> Thresholds:
 def assess(index, row: int, q, cfg) -> Evidence:
     """Support and highlight spans of chunk `row` for query `q`: how well its best sentence answers, which to mark.
 
-    Support = the best sentence's cosine to the question (minus the script penalty for an English question
-    against English text) + cfg.coverage_weight x the share of the question's terms the chunk contains.
+    An English question naming glossary concepts: the best sentence's cosine (minus the script penalty against
+    English text) + cfg.coverage_weight_latin x the concepts held (concept_coverage). Otherwise: the mean
+    (cfg.passage_weight) of the best sentence's and the whole passage's cosine to the question +
+    cfg.coverage_weight x the share of the question's terms the chunk contains.
     """
     a, b = index.sentence_starts[row], index.sentence_starts[row + 1]
     if b == a:
@@ -96,11 +99,23 @@ def assess(index, row: int, q, cfg) -> Evidence:
     if q.latin and index.latin[row]:
         cos = cos - cfg.latin_penalty
     held = set().union(*sent_terms)
+    close = float(cos.max())
     if q.latin and cfg.concept_support_latin and (q.concepts or q.unmapped):
         coverage = concept_coverage(index, row, q, held, cfg)
-        return Evidence(row, float(cos.max()) + cfg.coverage_weight_latin * coverage, pick(scores, spans))
+        return Evidence(row, close + cfg.coverage_weight_latin * coverage, pick(scores, spans))
     coverage = len(terms & held) / len(terms) if terms else 0.0
-    return Evidence(row, float(cos.max()) + cfg.coverage_weight * coverage, pick(scores, spans))
+    if cfg.passage_weight:
+        close = _with_passage(index, row, q, close, cfg.passage_weight, cfg)
+    return Evidence(row, close + cfg.coverage_weight * coverage, pick(scores, spans))
+
+
+def _with_passage(index, row: int, q, sentence: float, weight: float, cfg) -> float:
+    """The best sentence's cosine mixed with the whole passage's (script penalty alike)."""
+    # a slice, not an item: in Milvus the vectors are fetched by row ranges
+    passage = float(index.stored.vectors[row:row + 1][0] @ q.vector)
+    if q.latin and index.latin[row]:
+        passage -= cfg.latin_penalty
+    return (1 - weight) * sentence + weight * passage
 
 
 def concept_coverage(index, row: int, q, held: set[str], cfg) -> float:
@@ -156,11 +171,54 @@ def missing_document(q, names: tuple[str, ...], titles: tuple[str, ...], passage
     return ""
 
 
+# A bare keyword search (「三会一课」, 「厂务公开 职工代表大会 民主管理」): no sentence punctuation, no question word.
+_KEYWORDS = re.compile(r"[^？?。，,！!；;：:]{2,40}")
+_QUESTION_WORD = re.compile(r"什么|怎么|怎样|如何|为何|为什么|哪|吗|呢|多少|几|是否|能否|可否|有没有|是不是")
+_LITERAL_BLOCKS = ("body", "abstract")    # a keyword in a keyword list or a title says nothing about it
+
+
+def keyword_parts(q) -> tuple[str, ...]:
+    """The parts of a keyword search, or () for a question."""
+    text = q.match.strip()
+    if q.latin or not _KEYWORDS.fullmatch(text) or _QUESTION_WORD.search(text):
+        return ()
+    parts = tuple(text.split())
+    return parts if len(parts) <= 6 else ()
+
+
+def held_by_structure(index, q, found_evidence: list[Evidence]) -> int | None:
+    """The row of a passage found that answers by what it is, whatever its support; None when there is none.
+
+    Support measures closeness of meaning; two kinds of question are answered by what a passage *is*: a keyword
+    search is answered by a body passage that uses every one of its keywords (seeds/: 「前置研究」, 「指挥棒」 scored
+    below the threshold at rank 1), and a question asking for a block of a named article (「刘隆的文章列了哪些参考
+    文献？」) by that article's block (its DOI line for a DOI).
+    """
+    from assistant import retrieve
+    from index.normalize import simplified
+
+    parts = keyword_parts(q)
+    for e in found_evidence if parts else ():
+        text = "".join(simplified(index.stored.chunks[e.row].text).split())
+        if index.blocks[e.row] in _LITERAL_BLOCKS and all(p in text for p in parts):
+            return e.row
+    asked = retrieve.asked_blocks(q.match) if not q.latin else ()
+    focus = retrieve.focused_articles(index, q) if asked else ()
+    if focus:
+        rows = np.concatenate([index.by_article[k] for k in focus])
+        for e in found_evidence:
+            if e.row in rows and (index.blocks[e.row] in asked or
+                                  ("doi" in asked and index.doi is not None and index.doi[e.row])):
+                return e.row
+    return None
+
+
 def judge(index, q, found_evidence: list[Evidence], thresholds: Thresholds, cfg) -> Verdict:
     """Found or not, and a label per passage.
 
     Not found when a document the question names in 《》 is not in the corpus (the answer cannot be there, and a
-    passage of another 条例 would be a wrong answer), or when no passage's support reaches the threshold.
+    passage of another 条例 would be a wrong answer), or when no passage's support reaches the threshold and no
+    passage holds the answer by what it is (held_by_structure).
     Every label is "low" when not found.
     """
     n = len(found_evidence)
@@ -170,6 +228,11 @@ def judge(index, q, found_evidence: list[Evidence], thresholds: Thresholds, cfg)
         if reason:
             return Verdict(False, ("low",) * n, reason)
     t = thresholds.found_for(q.latin)
-    if not any(e.support >= t for e in found_evidence):
+    labels = tuple(confidence(e.support, t + thresholds.high_margin, t) for e in found_evidence)
+    if any(e.support >= t for e in found_evidence):
+        return Verdict(True, labels)
+    row = held_by_structure(index, q, found_evidence) if cfg.structural_found else None
+    if row is None:
         return Verdict(False, ("low",) * n, "no passage reaches the support threshold")
-    return Verdict(True, tuple(confidence(e.support, t + thresholds.high_margin, t) for e in found_evidence))
+    # the passage that answers by what it is reads "medium": found, though not by closeness of meaning
+    return Verdict(True, tuple("medium" if e.row == row else lab for e, lab in zip(found_evidence, labels)))

@@ -568,6 +568,8 @@ def named_files(**kwargs) -> gr.File:
         if payload is None:
             return None
         items = list(payload) if isinstance(payload, ListFiles) else [payload]
+        # Gradio's cache folder can be gone (a fresh /tmp, a tmp cleaner) while the server runs
+        Path(box.GRADIO_CACHE).mkdir(parents=True, exist_ok=True)
         return [(f.orig_name or Path(f.path).name, box._process_single_file(f)) for f in items]
 
     box.preprocess = preprocess

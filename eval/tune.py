@@ -31,7 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpora"
 K = 10
 ANSWER_K = 5          # passages of a default ask: "not found" is judged over these
-MAX_FLAGGED = 0.05    # the goal: at most this share of answerable questions flagged not found
+# The fit's target, below the goal (at most 5% of answerable questions flagged not found): a threshold fit to
+# the mean of the other corpora lands above it on about half of new ones. Leave one corpus out, Chinese:
+# targets 5% / 4% / 3% met the goal on 4 / 4 / 7 of 8 left-out corpora.
+MAX_FLAGGED = 0.03
 
 
 class CachedQueries:
@@ -83,7 +86,25 @@ def question_pool() -> list[Q]:
     dev = dev if dev.is_file() else SHARED / "dev_questions.jsonl"
     if dev.is_file():
         qs += load_questions(dev, "dev")
-    return qs
+    return with_cross_anchors(qs, CROSS_ANCHORS)
+
+
+# Asked of every corpus, a question counts as unanswerable where none of its anchors (written for its own corpus)
+# occurs; but another corpus sometimes answers it in other words. Those were adjudicated by reading the passages
+# retrieved for the cross-corpus observations (strictly: the passage states exactly what is asked, about the
+# same named document or body) and their answering spans kept here, so a right answer is not counted as a
+# wrong "found".
+CROSS_ANCHORS = ROOT / "eval" / "cross_anchors.jsonl"
+
+
+def with_cross_anchors(qs: list[Q], path: Path) -> list[Q]:
+    extra: dict[tuple[str, str], list[str]] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                d = json.loads(line)
+                extra.setdefault((d["origin"], str(d["id"])), []).extend(d["anchors"])
+    return [dataclasses.replace(q, anchors=q.anchors + tuple(extra.get((q.origin, q.id), ()))) for q in qs]
 
 
 @dataclass
@@ -146,6 +167,7 @@ class Obs:
     support: float             # best support among the first ANSWER_K passages
     named_missing: bool        # names a 《document》 this corpus does not hold
     top1: str                  # chunk id of the first passage
+    structural: bool = False   # a passage answers by what it is (evidence.held_by_structure): found at any support
 
 
 def observe(corpus: Corpus, q: Q, cfg, text: str | None = None) -> Obs:
@@ -161,11 +183,13 @@ def observe(corpus: Corpus, q: Q, cfg, text: str | None = None) -> Obs:
     answerable = corpus.answerable(q)
     rank = first_hit_rank([chunks[int(i)].text for i in kept], q.anchors) if answerable else None
     first = retrieve.collapse(index, ids, ANSWER_K, cfg)
-    support = max((evidence.assess(index, int(i), qq, cfg).support for i in first), default=0.0)
+    found = [evidence.assess(index, int(i), qq, cfg) for i in first]
+    support = max((e.support for e in found), default=0.0)
+    structural = cfg.structural_found and evidence.held_by_structure(index, qq, found) is not None
     missing = bool(qq.named) and bool(evidence.missing_document(
         qq, corpus.names(), corpus.titles(), [chunks[int(i)].text for i in first]))
     return Obs(corpus.name, q.id, q.kind, answerable, qq.latin, rank, support, missing,
-               chunks[int(kept[0])].id if len(kept) else "")
+               chunks[int(kept[0])].id if len(kept) else "", structural)
 
 
 def observe_all(cs: list[Corpus], qs: list[Q], cfg, answerable_only: bool = False) -> list[Obs]:
@@ -193,7 +217,7 @@ def _flag_rates(obs: list[Obs], cut: dict[str, float], use_named: bool = True) -
     an = [o for o in obs if o.answerable]
 
     def flagged(o):
-        return (use_named and o.named_missing) or o.support < cut[o.corpus]
+        return (use_named and o.named_missing) or (o.support < cut[o.corpus] and not o.structural)
     return (float(np.mean([flagged(o) for o in un])) if un else float("nan"),
             float(np.mean([flagged(o) for o in an])) if an else float("nan"), len(un), len(an))
 
@@ -456,7 +480,10 @@ def render(abst: list[dict], fitted: dict, ranking: list[dict] | None, best_vari
     lines = ["# Leave-one-corpus-out tuning and calibration", "",
              f"Run {meta['finished']} in {meta['seconds']:.0f} s (`python -m eval.tune`). Questions: "
              f"{meta['questions']}; every question asked of every corpus, answerable there when a gold anchor is "
-             "in its text. Sub-corpora of the dev corpus are searched through the dev index's file filter.", "",
+             "in its text. Sub-corpora of the dev corpus are searched through the dev index's file filter. "
+             "Anchors include the cross-corpus answers adjudicated by reading the passages (eval/cross_anchors.jsonl: "
+             "11 of 190 questions reviewed at or near the threshold were answered by another corpus; of a random 60 "
+             "of the 253 lower-scoring ones, none).", "",
              "## Not found, leave one corpus out", "",
              f"Fit on every other corpus (largest threshold keeping <= {MAX_FLAGGED:.0%} of their answerable "
              "questions flagged, mean over corpora), measured on the left-out one. `global`: one support "

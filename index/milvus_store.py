@@ -266,10 +266,12 @@ class MilvusStore:
         # Sentence vectors stay in Milvus (5 KB a chunk: most of an index): the evidence stage fetches the few
         # sentences of the passages it shows.
         svectors = MilvusVectors(self, f"{gen}_sentences", m, dim)
+        # Chunk vectors likewise: the evidence stage reads the passage vectors of the passages it judges.
+        cvectors = MilvusVectors(self, f"{gen}_chunks", n, dim, key="row")
         terms = tuple(manifest["tokenizer_terms"])
         ef = manifest["index"].get("ef_search")
         dense = MilvusSearch(self, f"{gen}_chunks", "row", n, ef)
-        return StoredIndex(Path(gen), manifest, chunks, np.zeros((0, dim), np.float32), dense,
+        return StoredIndex(Path(gen), manifest, chunks, cvectors, dense,
                            MilvusBM25(self, f"{gen}_chunks", n), terms, sentences, svectors,
                            {"chunks": [], "sentences": []},   # the build's cache reads load_vectors
                            sentence_search=MilvusSearch(self, f"{gen}_sentences", "sid", m, ef))
@@ -486,8 +488,8 @@ class MilvusVectors:
 
     MEMO = 4096
 
-    def __init__(self, st: MilvusStore, collection: str, n: int, dim: int):
-        self.st, self.collection, self.shape = st, collection, (n, dim)
+    def __init__(self, st: MilvusStore, collection: str, n: int, dim: int, key: str = "sid"):
+        self.st, self.collection, self.shape, self.key = st, collection, (n, dim), key
         self._memo: dict[tuple[int, int], np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -495,18 +497,19 @@ class MilvusVectors:
 
     def __getitem__(self, key) -> np.ndarray:
         if not isinstance(key, slice) or key.step not in (None, 1):
-            raise TypeError(f"sentence vectors in Milvus are read by contiguous slices, got {key!r}")
+            raise TypeError(f"vectors in Milvus are read by contiguous slices, got {key!r}")
         a, b, _ = key.indices(self.shape[0])
         if b <= a:
             return np.zeros((0, self.shape[1]), np.float32)
         hit = self._memo.get((a, b))
         if hit is None:
-            rows = self.st.call("query", self.collection, filter=f"sid >= {a} and sid < {b}",
-                                output_fields=["sid", "vec"])
-            rows = sorted(rows, key=lambda r: r["sid"])
-            if [r["sid"] for r in rows] != list(range(a, b)):
-                raise CorruptIndexError(f"corrupt index at {self.st.location}: sentences {a}..{b - 1} are missing "
-                                        "from Milvus; run `assistant build --force --backend ...`")
+            k = self.key
+            rows = self.st.call("query", self.collection, filter=f"{k} >= {a} and {k} < {b}",
+                                output_fields=[k, "vec"])
+            rows = sorted(rows, key=lambda r: r[k])
+            if [r[k] for r in rows] != list(range(a, b)):
+                raise CorruptIndexError(f"corrupt index at {self.st.location}: rows {a}..{b - 1} of {self.collection} "
+                                        "are missing from Milvus; run `assistant build --force --backend ...`")
             hit = _matrix([r["vec"] for r in rows], self.shape[1])
             if len(self._memo) >= self.MEMO:
                 self._memo.clear()

@@ -19,6 +19,7 @@ class _Index:
         self.names = names
         self.title_names = names if titles is None else titles
         self.stored = type("Stored", (), {"chunks": [_Chunk("", t) for t in texts]})()
+        self.blocks = np.asarray(["body"] * len(texts))
 
     def holds_document(self, name):
         return holds_document(self.names, name)
@@ -106,3 +107,73 @@ def test_a_document_the_corpus_only_cites_must_be_spoken_of_by_a_passage_found()
 ])
 def test_speaks_of(text, name, spoken):
     assert speaks_of(text, name) is spoken
+
+
+class _OnePassage:
+    """One chunk of two sentences, its passage vector and the sentence vectors: what `assess` reads."""
+
+    def __init__(self, passage, sentences):
+        self.sentence_starts = np.array([0, len(sentences)])
+        self.latin = np.array([False])
+        self.stored = type("Stored", (), {
+            "vectors": np.asarray([passage], np.float32),
+            "sentence_vectors": np.asarray(sentences, np.float32),
+            "sentences": np.array([[0, 0, 4], [0, 4, 8]], np.int32)})()
+
+    def sentence_terms(self, row):
+        return [{"党建"}, {"考核"}]
+
+
+def test_support_mixes_the_best_sentence_and_the_whole_passage_by_passage_weight():
+    unit = lambda *v: np.asarray(v, np.float32) / np.linalg.norm(v)
+    idx = _OnePassage(unit(1, 1, 0, 0), [unit(1, 0, 0, 0), unit(0, 0, 1, 0)])
+    q = query.Query("党建", "党建", unit(1, 0, 0, 0), ("党建",), False, (), 5)
+    sentence, passage = 1.0, float(unit(1, 1, 0, 0) @ unit(1, 0, 0, 0))    # cosines 1.0 and 0.707
+    for w in (0.0, 0.5, 1.0):
+        cfg = AskConfig(passage_weight=w, coverage_weight=0.06)
+        ev = evidence.assess(idx, 0, q, cfg)
+        assert ev.support == pytest.approx((1 - w) * sentence + w * passage + 0.06 * 1.0, abs=1e-6)
+        assert ev.spans == ((0, 4),)         # the highlight is still the best sentence
+
+
+class _Articles:
+    """Two chunks of one article by 刘隆 (body, references): what held_by_structure reads."""
+
+    def __init__(self, texts=("党组织前置研究讨论重大经营管理事项。", "[1] 刘隆. 国有企业党建研究[J]."),
+                 blocks=("body", "references")):
+        self.stored = type("Stored", (), {"chunks": [_Chunk("", t) for t in texts]})()
+        self.blocks = np.asarray(blocks)
+        self.authors, self.titles, self.doi = {"刘隆": ("a.txt#0",)}, {}, None
+        self.by_article = {"a.txt#0": np.arange(len(texts))}
+
+
+def _ask(text):
+    return query.Query(text, text, np.zeros(4, np.float32), (), False, (), 5)
+
+
+LOW = evidence.Thresholds(found=0.99, found_latin=0.99, high_margin=0.03)    # no support reaches it
+
+
+@pytest.mark.parametrize("question, row", [
+    ("前置研究", 0),                    # a keyword search a body passage uses word for word
+    ("前置研究 重大经营管理事项", 0),     # every part of it
+    ("前置研究 首席合规官", None),        # one part missing
+    ("什么是前置研究", None),             # a question, judged by support
+    ("刘隆的文章列了哪些参考文献？", 1),   # a named article's asked block
+    ("张三的文章列了哪些参考文献？", None),  # an author the corpus does not have
+])
+def test_a_passage_can_answer_by_what_it_is(question, row):
+    idx = _Articles()
+    ev = [evidence.Evidence(0, 0.5, ()), evidence.Evidence(1, 0.5, ())]
+    assert evidence.held_by_structure(idx, _ask(question), ev) == row
+    v = evidence.judge(idx, _ask(question), ev, LOW, AskConfig())
+    assert v.found == (row is not None)
+    if row is not None:
+        assert v.labels[row] == "medium" and v.labels[1 - row] == "low"
+    assert not evidence.judge(idx, _ask(question), ev, LOW, AskConfig(structural_found=False)).found
+
+
+def test_a_keyword_only_listed_among_keywords_is_not_an_answer():
+    idx = _Articles(texts=("关键词：前置研究；党建", "正文"), blocks=("keywords", "body"))
+    ev = [evidence.Evidence(0, 0.5, ()), evidence.Evidence(1, 0.5, ())]
+    assert evidence.held_by_structure(idx, _ask("前置研究"), ev) is None

