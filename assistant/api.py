@@ -157,6 +157,7 @@ class Assistant:
         clock.restart()
         kept = retrieve.collapse(index, ids, top_k, cfg)
         clock.lap("collapse")
+        evidence.prefetch(index, [int(i) for i in kept])
         found_evidence = [evidence.assess(index, int(i), q, cfg) for i in kept]
         verdict = evidence.judge(index, q, found_evidence, self.thresholds(index), cfg)
         clock.lap("evidence")

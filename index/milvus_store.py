@@ -495,6 +495,20 @@ class MilvusVectors:
     def __len__(self) -> int:
         return self.shape[0]
 
+    def prefetch(self, ranges: list[tuple[int, int]]) -> None:
+        """Read several row ranges in one query (the passages of one answer), so each later slice is a memo hit."""
+        todo = sorted({(int(a), int(b)) for a, b in ranges if b > a and (int(a), int(b)) not in self._memo})
+        if not todo:
+            return
+        k = self.key
+        where = " or ".join(f"({k} >= {a} and {k} < {b})" for a, b in todo)
+        got = {r[k]: r["vec"] for r in self.st.call("query", self.collection, filter=where, output_fields=[k, "vec"])}
+        if len(self._memo) + len(todo) > self.MEMO:
+            self._memo.clear()
+        for a, b in todo:
+            if all(i in got for i in range(a, b)):      # a gap is left to the slice, which names it
+                self._memo[(a, b)] = _matrix([got[i] for i in range(a, b)], self.shape[1])
+
     def __getitem__(self, key) -> np.ndarray:
         if not isinstance(key, slice) or key.step not in (None, 1):
             raise TypeError(f"vectors in Milvus are read by contiguous slices, got {key!r}")

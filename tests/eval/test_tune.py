@@ -70,3 +70,18 @@ def test_every_adjudicated_cross_corpus_anchor_is_in_the_file_it_names():
             pytest.skip("the dev corpus is not here")
         text = canonical(read_source(corpus, d["source"]).text)
         assert all(canonical(a) in text for a in d["anchors"]), d
+
+
+def test_as_shipped_rows_apply_the_margin_fit_on_every_corpus_to_each():
+    import pytest
+
+    from eval.tune import shipped_rows
+
+    obs = _corpus("a", 0.0) + _corpus("c", 0.15)
+    probes = {"a": (0.80, 0.6), "c": (0.94, 0.6)}
+    rows = {r["corpus"]: r for r in shipped_rows(obs, probes, {"margin_zh": 0.155, "margin_en": 0.0})}
+    assert set(rows) == {"a", "c"}                     # no English observations: no English rows
+    assert rows["a"]["threshold"] == pytest.approx(0.955) and rows["c"]["threshold"] == pytest.approx(1.095)
+    # a: answerable 0.90..0.99, six below 0.955; c: answerable 1.05..1.14, five below 1.095
+    assert (rows["a"]["unanswerable_flagged"], rows["a"]["answerable_flagged"]) == (1.0, 0.6)
+    assert (rows["c"]["unanswerable_flagged"], rows["c"]["answerable_flagged"]) == (1.0, 0.5)

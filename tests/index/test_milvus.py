@@ -315,3 +315,28 @@ def test_milvus_bm25_and_dense_scores_match_the_local_engines(pair):
         assert ratio[0] == pytest.approx(2.5, rel=1e-4)
         q = local.embedder.encode_queries([question])[0]
         assert dense_ranking(ms.dense, q, 10, None)[1].tolist() == dense_ranking(ls.dense, q, 10, None)[1].tolist()
+
+
+@pytest.mark.slow
+def test_evidence_reads_an_answers_vectors_in_one_query_per_table(pair):
+    """The support mixes each passage's own vector with its best sentence's: in Milvus both are fetched for all the
+    passages of an answer at once, and the supports equal the local ones."""
+    from assistant import evidence, query, retrieve
+
+    local, milvus = pair
+    index, st = milvus.loaded, milvus.loaded.stored.vectors.st
+    q = query.encode("党组织前置研究讨论重大事项应如何落实？", milvus.embedder, index.tokenizer, milvus.config, top_k=5)
+    rows = [int(i) for i in retrieve.collapse(index, retrieve.rank(index, q, milvus.config)[1], 5, milvus.config)]
+    index.stored.vectors._memo.clear()
+    index.stored.sentence_vectors._memo.clear()
+    calls = []
+    real = st.call
+    st.call = lambda op, *a, **k: (calls.append(op), real(op, *a, **k))[1]
+    try:
+        evidence.prefetch(index, rows)
+        got = [evidence.assess(index, r, q, milvus.config).support for r in rows]
+    finally:
+        st.call = real
+    assert calls == ["query", "query"]
+    want = [evidence.assess(local.loaded, r, q, local.config).support for r in rows]
+    assert got == pytest.approx(want, abs=1e-5)
