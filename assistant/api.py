@@ -247,4 +247,5 @@ def _records(index: LoadedIndex, q: Query, score_of: dict[int, float], found_evi
         passages.append(Passage(chunk.id, chunk.text, score_of[ev.row], label, ev.spans, chunk.block,
                                 citation_for(chunk)))
     message = FOUND.format(n=len(passages)) if verdict.found else NOT_FOUND
-    return Answer(q.text, verdict.found, tuple(passages), message, (time.perf_counter() - t0) * 1000)
+    return Answer(q.text, verdict.found, tuple(passages), message, (time.perf_counter() - t0) * 1000,
+                  verdict.reason)

@@ -157,6 +157,8 @@ def ask(question, top_k, sources, articles, include, as_json, corpus, index_dir,
         click.echo(json.dumps(ans.to_dict(), ensure_ascii=False, indent=1))
         return
     click.echo(ans.message)
+    if ans.reason:
+        click.echo(f"原因：{ans.reason}。")
     for rank, p in enumerate(ans.passages, 1):
         c = p.citation
         click.echo(f"\n[{rank}] {c.title}  {'、'.join(c.authors)}  (confidence: {p.confidence})")

@@ -72,7 +72,7 @@ class Thresholds:
 class Verdict:
     found: bool
     labels: tuple[str, ...]                # per passage: "high" / "medium" / "low"
-    reason: str = ""                       # why not found: "" when found
+    reason: str = ""                       # why not found, in Chinese for the reader: "" when found
 
 
 def global_thresholds(cfg) -> Thresholds:
@@ -175,9 +175,49 @@ def missing_document(q, names: tuple[str, ...], titles: tuple[str, ...], passage
 
     for name in q.named:
         if not holds_document(names, name):
-            return f"《{name}》 is not in the corpus"
+            return f"《{name}》不在语料中"
         if not holds_document(titles, name) and not any(speaks_of(text, name) for text in passages):
-            return f"《{name}》 is only cited in the corpus, and no passage found speaks of it"
+            return f"《{name}》在语料中只被引用，找到的段落都没有谈到它"
+    return ""
+
+
+# 「2019年修订的《中国共产党问责条例》」「《…条例》（2023年修订）」: the question names an edition by its year.
+_YEAR_BEFORE = re.compile(r"((?:19|20)\d\d)\s*年\s*(?:第.次)?(?:版|修订|修正|修改|印发|发布|颁布|通过|制定)?的?\s*《([^《》\n]{2,60})》")
+_YEAR_AFTER = re.compile(r"《([^《》\n]{2,60}?)\s*(?:》\s*)?[（(]((?:19|20)\d\d)\s*年[^（）()\n]{0,8}[）)]")
+_CN_DIGITS = "〇一二三四五六七八九"
+
+
+def edition_years(text: str) -> tuple[tuple[str, str], ...]:
+    """(year, name) for each document the question names with an edition year."""
+    pairs = [(m.group(1), m.group(2)) for m in _YEAR_BEFORE.finditer(text)]
+    pairs += [(m.group(2), m.group(1)) for m in _YEAR_AFTER.finditer(text)]
+    return tuple(dict.fromkeys((y, "".join(n.split())) for y, n in pairs))
+
+
+def missing_edition(index, q) -> str:
+    """Why the edition a question names is not in the corpus, or "" when it may be.
+
+    A corpus holding the 2016 《问责条例》 must not answer a question about its 2019 revision from the older text.
+    An edition's own text gives its year (the header 「2023年12月8日…修订」, the commencement clause, often the file
+    name), so a held document of that name whose text and file name never mention the year (or the next one, when
+    a revision takes effect) is another edition. Years the text mentions for other reasons only make the rule
+    answer more often, never refuse wrongly.
+    """
+    from assistant.retrieve import articles_named
+    from index.normalize import simplified
+
+    for year, name in edition_years(q.match):
+        keys = articles_named(index, name)
+        if not keys:
+            continue                       # not held at all: missing_document's case
+        # a revision often takes effect the next year (revised 2023年12月, 「本条例自2024年1月1日起施行」)
+        years = (year, str(int(year) + 1))
+        marks = [f"{y}年" for y in years] + ["".join(_CN_DIGITS[int(d)] for d in y) + "年" for y in years]
+        named_by_file = any(y in k for k in keys for y in years)          # jilv_chufen_tiaoli_2023.md
+        texts = [index.titles[k] for k in keys] + [index.stored.chunks[int(r)].text
+                                                   for k in keys for r in index.by_article[k]]
+        if not named_by_file and not any(m in simplified(t) for t in texts for m in marks):
+            return f"语料中的《{name}》不是{year}年的版本：它的正文和文件名都没有提到{year}年"
     return ""
 
 
@@ -196,13 +236,22 @@ def keyword_parts(q) -> tuple[str, ...]:
     return parts if len(parts) <= 6 else ()
 
 
+# 「……自何时起施行？」: asks when a document takes effect. Its answer is the document's commencement clause
+# (「本条例自2024年1月1日起施行」「本办法自印发之日起施行」), the closing article of every law, regulation and notice,
+# which shares few words with the question and so scores low support.
+_WHEN_IN_FORCE = re.compile(r"(何时|什么时候|什么时间|哪一?天|哪一?年|几时|何日|何年)(开始|起)?(施行|生效|实施|执行)"
+                            r"|(施行|生效)(的)?(时间|日期)")
+_COMMENCEMENT = re.compile(r"自[^。；;，,\n]{2,24}?起(施行|生效|实施|执行)")
+
+
 def held_by_structure(index, q, found_evidence: list[Evidence]) -> int | None:
     """The row of a passage found that answers by what it is, whatever its support; None when there is none.
 
-    Support measures closeness of meaning; two kinds of question are answered by what a passage *is*: a keyword
+    Support measures closeness of meaning; three kinds of question are answered by what a passage *is*: a keyword
     search is answered by a body passage that uses every one of its keywords (seeds/: 「前置研究」, 「指挥棒」 scored
-    below the threshold at rank 1), and a question asking for a block of a named article (「刘隆的文章列了哪些参考
-    文献？」) by that article's block (its DOI line for a DOI).
+    below the threshold at rank 1); a question asking for a block of a named article (「刘隆的文章列了哪些参考
+    文献？」) by that article's block (its DOI line for a DOI); a question asking when a named document takes
+    effect by that document's commencement clause.
     """
     from assistant import retrieve
     from index.normalize import simplified
@@ -213,12 +262,17 @@ def held_by_structure(index, q, found_evidence: list[Evidence]) -> int | None:
         if index.blocks[e.row] in _LITERAL_BLOCKS and all(p in text for p in parts):
             return e.row
     asked = retrieve.asked_blocks(q.match) if not q.latin else ()
-    focus = retrieve.focused_articles(index, q) if asked else ()
+    when = not q.latin and bool(q.named) and bool(_WHEN_IN_FORCE.search(q.match))
+    focus = retrieve.focused_articles(index, q) if asked or when else ()
     if focus:
         rows = np.concatenate([index.by_article[k] for k in focus])
         for e in found_evidence:
-            if e.row in rows and (index.blocks[e.row] in asked or
-                                  ("doi" in asked and index.doi is not None and index.doi[e.row])):
+            if e.row not in rows:
+                continue
+            if asked and (index.blocks[e.row] in asked or
+                          ("doi" in asked and index.doi is not None and index.doi[e.row])):
+                return e.row
+            if when and _COMMENCEMENT.search(simplified(index.stored.chunks[e.row].text)):
                 return e.row
     return None
 
@@ -227,14 +281,15 @@ def judge(index, q, found_evidence: list[Evidence], thresholds: Thresholds, cfg)
     """Found or not, and a label per passage.
 
     Not found when a document the question names in 《》 is not in the corpus (the answer cannot be there, and a
-    passage of another 条例 would be a wrong answer), or when no passage's support reaches the threshold and no
-    passage holds the answer by what it is (held_by_structure).
+    passage of another 条例 would be a wrong answer) or holds another edition than the one it names, or when no
+    passage's support reaches the threshold and no passage holds the answer by what it is (held_by_structure).
     Every label is "low" when not found.
     """
     n = len(found_evidence)
     if cfg.named_document_check and q.named:
         reason = missing_document(q, index.names, index.title_names,
-                                  [index.stored.chunks[e.row].text for e in found_evidence])
+                                  [index.stored.chunks[e.row].text for e in found_evidence]
+                                  ) or missing_edition(index, q)
         if reason:
             return Verdict(False, ("low",) * n, reason)
     t = thresholds.found_for(q.latin)
@@ -243,6 +298,6 @@ def judge(index, q, found_evidence: list[Evidence], thresholds: Thresholds, cfg)
         return Verdict(True, labels)
     row = held_by_structure(index, q, found_evidence) if cfg.structural_found else None
     if row is None:
-        return Verdict(False, ("low",) * n, "no passage reaches the support threshold")
+        return Verdict(False, ("low",) * n, "没有一段原文与问题足够接近")
     # the passage that answers by what it is reads "medium": found, though not by closeness of meaning
     return Verdict(True, tuple("medium" if e.row == row else lab for e, lab in zip(found_evidence, labels)))

@@ -54,12 +54,16 @@ def numbered(answer: Answer) -> tuple[list[int], list[str]]:
     return numbers, refs
 
 
+def _not_found(answer: Answer) -> str:
+    return NOT_FOUND_NOTE + (f"原因：{_clean(answer.reason)}。" if answer.reason else "")
+
+
 def answer_text(answer: Answer) -> str:
     """Every quote with its number, then the numbered references: for the clipboard."""
     numbers, refs = numbered(answer)
     lines = [f"问题：{_clean(answer.question)}"]
     if not answer.found:
-        lines.append(NOT_FOUND_NOTE)
+        lines.append(_not_found(answer))
     lines.append("")
     for n, p in zip(numbers, answer.passages):
         quote = "".join(f"【{t}】" if ev else t for t, ev in _pieces(p))
@@ -78,7 +82,7 @@ def answer_markdown(answer: Answer) -> str:
     """The reply as Markdown: the question, each quote as a block quote with its source, the reference list."""
     numbers, refs = numbered(answer)
     out = [f"# {_md(_clean(answer.question))}", ""]
-    out += [f"> {NOT_FOUND_NOTE}" if not answer.found else f"_{_md(_clean(answer.message))}_", ""]
+    out += [f"> {_md(_not_found(answer))}" if not answer.found else f"_{_md(_clean(answer.message))}_", ""]
     for i, (n, p) in enumerate(zip(numbers, answer.passages), 1):
         c = p.citation
         out.append(f"## {i}. {_md(_clean(c.title))}" + (f" — {_md(_clean('，'.join(c.authors)))}" if c.authors else ""))
@@ -107,7 +111,7 @@ def answer_docx(answer: Answer) -> bytes:
     d.core_properties.title = _clean(answer.question)[:200]
     d.core_properties.comments = "政策文献问答助手导出：原文摘录及参考文献（GB/T 7714）"
     d.add_heading(_clean(answer.question), level=1)
-    d.add_paragraph(NOT_FOUND_NOTE if not answer.found else _clean(answer.message))
+    d.add_paragraph(_not_found(answer) if not answer.found else _clean(answer.message))
     for i, (n, p) in enumerate(zip(numbers, answer.passages), 1):
         c = p.citation
         head = f"{i}. {_clean(c.title)}" + (f"（{_clean('，'.join(c.authors))}）" if c.authors else "")

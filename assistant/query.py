@@ -98,12 +98,13 @@ class AskConfig:
     self_calibrate: bool = True
     probe_quantile: float = 0.8
     probe_quantile_latin: float = 0.9
-    probe_margin: float = 0.045
+    probe_margin: float = 0.0475
     probe_margin_latin: float = -0.0375
     # A question that names a document in 《》 which no title or text of the corpus names is not found.
     named_document_check: bool = True
-    # ... and a keyword search a body passage uses word for word, or a named article's asked block, is found
-    # whatever the support (evidence.held_by_structure).
+    # ... or an edition of it the corpus does not hold (「2019年修订的《问责条例》」 over the 2016 one). A keyword search a
+    # body passage uses word for word, a named article's asked block, or a named document's commencement clause
+    # for 「…自何时起施行？」 is found whatever the support (evidence.held_by_structure).
     structural_found: bool = True
 
 

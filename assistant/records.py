@@ -117,10 +117,11 @@ class Answer:
     passages: tuple[Passage, ...]
     message: str                # one line for the user, in Chinese
     elapsed_ms: float
+    reason: str = ""            # why not found, in Chinese (「《中央企业合规管理办法》不在语料中」); "" when found
 
     def to_dict(self) -> dict:
         return {
-            "question": self.question, "found": self.found, "message": self.message,
+            "question": self.question, "found": self.found, "message": self.message, "reason": self.reason,
             "elapsed_ms": round(self.elapsed_ms, 2),
             "passages": [p.to_dict() for p in self.passages],
         }

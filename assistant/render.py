@@ -139,8 +139,9 @@ def answer_html(answer: Answer, contexts: Mapping[str, Sequence[Passage]] | None
     else:
         extra = ("以下是最接近的段落，仅可能相关，请核对原文。" if answer.passages
                  else "请换一种说法，或放宽文章筛选。")
-        note = (f'<div class="pa-notfound-detail">{_esc(answer.message)}</div>'
-                if answer.message and NOT_FOUND not in answer.message else "")
+        detail = [m for m in (answer.reason and f"原因：{answer.reason}。",
+                              answer.message if NOT_FOUND not in answer.message else "") if m]
+        note = "".join(f'<div class="pa-notfound-detail">{_esc(m)}</div>' for m in detail)
         head = (f'<div class="pa-notfound" role="status"><strong>{NOT_FOUND}。</strong>{extra}</div>'
                 f"{note}")
     cards = [passage_card(p, i, contexts.get(p.chunk_id, ()), weak=not answer.found)

@@ -270,7 +270,7 @@ def focused_articles(index: "LoadedIndex", q: Query) -> tuple[str, ...]:
     keys = {k for name, ks in index.authors.items() if name in q.match for k in ks}
     for name in q.named:
         # 《条例》 (short for the regulation being discussed) matches every 条例 and so names none
-        named = [k for k, title in index.titles.items() if holds_document((_core_name(title),), name)]
+        named = articles_named(index, name)
         if len(named) == 1:
             keys.update(named)
     # A title word alone names its article only when the question speaks of an article (「北起院这篇文章…」):
@@ -285,6 +285,11 @@ def focused_articles(index: "LoadedIndex", q: Query) -> tuple[str, ...]:
         if len(rows) and np.isin(rows, index.by_article[in_titles[0]]).mean() >= FOCUS_SHARE:
             keys.add(in_titles[0])
     return tuple(sorted(keys))
+
+
+def articles_named(index: "LoadedIndex", name: str) -> list[str]:
+    """The articles ("file#n") whose title is the document `name` (as a question writes it in 《》)."""
+    return [k for k, title in index.titles.items() if holds_document((_core_name(title),), name)]
 
 
 _CJK = re.compile(r"[\u3400-\u9fff]")

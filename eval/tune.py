@@ -188,7 +188,8 @@ def observe(corpus: Corpus, q: Q, cfg, text: str | None = None) -> Obs:
     support = max((e.support for e in found), default=0.0)
     structural = cfg.structural_found and evidence.held_by_structure(index, qq, found) is not None
     missing = bool(qq.named) and bool(evidence.missing_document(
-        qq, corpus.names(), corpus.titles(), [chunks[int(i)].text for i in first]))
+        qq, corpus.names(), corpus.titles(), [chunks[int(i)].text for i in first]) or
+        evidence.missing_edition(index, qq))
     return Obs(corpus.name, q.id, q.kind, answerable, qq.latin, rank, support, missing,
                chunks[int(kept[0])].id if len(kept) else "", structural)
 

@@ -89,7 +89,7 @@ def test_a_document_the_corpus_only_cites_must_be_spoken_of_by_a_passage_found()
     question = _q("《中华人民共和国劳动法》规定劳动者每日工作时间不超过几小时？")
     assert holds_document(idx.names, "中华人民共和国劳动法")          # cited: the old rule let it through
     off_topic = evidence.judge(idx, question, [evidence.Evidence(0, 0.99, ())], T, AskConfig())
-    assert not off_topic.found and "only cited" in off_topic.reason
+    assert not off_topic.found and "只被引用" in off_topic.reason
     cites = evidence.judge(idx, question, [evidence.Evidence(0, 0.99, ()), evidence.Evidence(1, 0.95, ())], T,
                            AskConfig())
     assert cites.found
@@ -177,3 +177,88 @@ def test_a_keyword_only_listed_among_keywords_is_not_an_answer():
     idx = _Articles(texts=("关键词：前置研究；党建", "正文"), blocks=("keywords", "body"))
     ev = [evidence.Evidence(0, 0.5, ()), evidence.Evidence(1, 0.5, ())]
     assert evidence.held_by_structure(idx, _ask("前置研究"), ev) is None
+
+
+class _Regulations:
+    """A regulation and a notice, each closing with its commencement clause: what held_by_structure and judge read."""
+
+    def __init__(self):
+        texts = ("第一条　为了严明党的纪律，制定本条例。", "第一百五十八条　本条例自2024年1月1日起施行。",
+                 "六、本办法自印发之日起施行。")
+        self.stored = type("Stored", (), {"chunks": [_Chunk("", t) for t in texts]})()
+        self.blocks = np.asarray(["body"] * 3)
+        self.authors, self.doi = {}, None
+        self.titles = {"a.md#0": "中国共产党纪律处分条例", "b.md#0": "党政机关办公用房管理办法"}
+        self.by_article = {"a.md#0": np.array([0, 1]), "b.md#0": np.array([2])}
+        self.names = self.title_names = document_names(
+            [_Chunk(t, "") for t in self.titles.values()])
+
+
+def _named(text):
+    return query.Query(text, text, np.zeros(4, np.float32), (), False, query.named_documents(text), 5)
+
+
+@pytest.mark.parametrize("question, rows, row", [
+    ("2023年修订的《中国共产党纪律处分条例》自何时起施行？", (0, 1, 2), 1),
+    ("《党政机关办公用房管理办法》什么时候开始施行？", (0, 1, 2), 2),
+    ("《党政机关办公用房管理办法》的施行日期是哪天？", (2,), 2),
+    ("《中国共产党纪律处分条例》自何時起施行？", (0, 1), 1),            # traditional 時: q.match is simplified
+    ("《中国共产党纪律处分条例》自何时起施行？", (0, 2), None),        # only the other document's clause was found
+    ("《中国共产党纪律处分条例》如何施行？", (0, 1, 2), None),          # not a question about when
+    ("《中国共产党纪律处分条例》规定了哪些处分？", (0, 1), None),
+    ("《中央企业合规管理办法》自何时起施行？", (0, 1, 2), None),         # a document the corpus does not hold
+])
+def test_a_when_in_force_question_is_answered_by_its_documents_commencement_clause(question, rows, row):
+    from index.normalize import simplified
+
+    idx = _Regulations()
+    q = _named(simplified(question))
+    ev = [evidence.Evidence(r, 0.5, ()) for r in rows]
+    assert evidence.held_by_structure(idx, q, ev) == row
+    v = evidence.judge(idx, q, ev, LOW, AskConfig())
+    assert v.found == (row is not None)
+    if row is not None:
+        assert v.labels[rows.index(row)] == "medium"
+
+
+@pytest.mark.parametrize("text, pairs", [
+    ("2019年修订的《中国共产党问责条例》对问责情形作了哪些调整？", (("2019", "中国共产党问责条例"),)),
+    ("《中国共产党纪律处分条例》（2023年修订）规定了什么？", (("2023", "中国共产党纪律处分条例"),)),
+    ("《中国共产党纪律处分条例（2018年修订）》规定了什么？", (("2018", "中国共产党纪律处分条例"),)),
+    ("2016年版《中国共产党问责条例》", (("2016", "中国共产党问责条例"),)),
+    ("2023年的工作要点和《中国共产党问责条例》有什么关系？", ()),     # a year, but not of the document
+    ("《中国共产党问责条例》自2016年7月8日起施行吗？", ()),
+])
+def test_edition_years(text, pairs):
+    assert evidence.edition_years(text) == pairs
+
+
+class _Editions(_Regulations):
+    """_Regulations and the 2016 《中国共产党问责条例》 (its text names no other year)."""
+
+    def __init__(self, source="wenze.md"):
+        super().__init__()
+        self.stored.chunks.append(_Chunk("", "第二十六条　本条例自2016年7月8日起施行。"))
+        self.blocks = np.asarray(["body"] * 4)
+        self.titles[f"{source}#0"] = "中国共产党问责条例"
+        self.by_article[f"{source}#0"] = np.array([3])
+        self.names = self.title_names = document_names([_Chunk(t, "") for t in self.titles.values()])
+
+
+@pytest.mark.parametrize("question, source, found", [
+    ("2019年修订的《中国共产党问责条例》对问责情形作了哪些调整？", "wenze.md", False),   # the 2016 one is held
+    ("2019年修订的《中国共产党问责条例》对问责情形作了哪些调整？", "wenze_2019.md", True),  # its file name says 2019
+    ("2016年印发的《中国共产党问责条例》规定了哪些问责情形？", "wenze.md", True),
+    ("2015年印发的《中国共产党问责条例》规定了哪些问责情形？", "wenze.md", True),       # 2016: in force the next year
+    ("《中国共产党问责条例》规定了哪些问责情形？", "wenze.md", True),                  # no edition asked
+    ("2023年修订的《中国共产党纪律处分条例》规定了什么？", "wenze.md", True),          # in force 2024: the next year
+    ("2010年修订的《中国共产党纪律处分条例》规定了什么？", "wenze.md", False),
+])
+def test_an_edition_the_corpus_does_not_hold_is_not_found(question, source, found):
+    idx = _Editions(source)
+    q = _named(question)
+    v = evidence.judge(idx, q, [evidence.Evidence(r, 0.999, ()) for r in range(4)], LOW, AskConfig())
+    assert v.found == found
+    assert (evidence.missing_edition(idx, q) == "") == found
+    if not found:
+        assert "不是" in v.reason and "年的版本" in v.reason and all(lab == "low" for lab in v.labels)

@@ -1,6 +1,7 @@
 """Export of one reply: clipboard text, Markdown and Word, with numbered GB/T 7714 references."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from pathlib import Path
@@ -59,6 +60,14 @@ def test_not_found_is_said_in_every_format():
     assert export.NOT_FOUND_NOTE in export.answer_markdown(ans)
     d = docx.Document(io.BytesIO(export.answer_docx(ans)))
     assert export.NOT_FOUND_NOTE in [p.text for p in d.paragraphs]
+
+
+def test_not_found_gives_its_reason_in_every_format():
+    ans = dataclasses.replace(answer(found=False), reason="《中央企业合规管理办法》不在语料中")
+    why = "原因：《中央企业合规管理办法》不在语料中。"
+    assert why in export.answer_text(ans) and why in export.answer_markdown(ans)
+    d = docx.Document(io.BytesIO(export.answer_docx(ans)))
+    assert any(why in p.text for p in d.paragraphs)
 
 
 def test_word_document_holds_quotes_bold_evidence_and_numbered_references():

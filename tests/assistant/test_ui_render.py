@@ -275,3 +275,12 @@ def test_launch_options_stay_local_and_private():
     opts = ui.launch_options()
     assert opts["server_name"] == "127.0.0.1" and opts["share"] is False
     assert opts["mcp_server"] is False and opts["run_history"] is False
+
+
+def test_not_found_shows_why_escaped():
+    why = "《<img src=x onerror=alert(1)>》不在语料中"     # the name comes from the user's question
+    ans = Answer("问题", False, (passage(confidence="low"),), "语料中没有找到可靠的答案；以下是最接近的段落。", 1.0, why)
+    markup = render.answer_html(ans)
+    assert "原因：《&lt;img src=x onerror=alert(1)&gt;》不在语料中。" in markup and "<img" not in markup
+    assert ans.to_dict()["reason"] == why
+    assert "原因" not in render.answer_html(answer([passage()]))
