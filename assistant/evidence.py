@@ -216,7 +216,7 @@ def missing_edition(index, q) -> str:
         named_by_file = any(y in k for k in keys for y in years)          # jilv_chufen_tiaoli_2023.md
         texts = [index.titles[k] for k in keys] + [index.stored.chunks[int(r)].text
                                                    for k in keys for r in index.by_article[k]]
-        if not named_by_file and not any(m in simplified(t) for t in texts for m in marks):
+        if not named_by_file and not any(m in text for text in map(simplified, texts) for m in marks):
             return f"语料中的《{name}》不是{year}年的版本：它的正文和文件名都没有提到{year}年"
     return ""
 
