@@ -261,7 +261,7 @@ def held_by_structure(index, q, found_evidence: list[Evidence]) -> int | None:
         text = "".join(simplified(index.stored.chunks[e.row].text).split())
         if index.blocks[e.row] in _LITERAL_BLOCKS and all(p in text for p in parts):
             return e.row
-    asked = retrieve.asked_blocks(q.match) if not q.latin else ()
+    asked = retrieve.asked_blocks(q.match)
     when = not q.latin and bool(q.named) and bool(_WHEN_IN_FORCE.search(q.match))
     focus = retrieve.focused_articles(index, q) if asked or when else ()
     if focus:

@@ -57,9 +57,11 @@ class AskConfig:
     glossary_vector: bool = True
     duplicate_jaccard: float = 0.8
     demoted_blocks: tuple[str, ...] = ("references", "caption", "bio")
-    # A Chinese question that asks for a block by name (参考文献, 关键词, 摘要, DOI, 简介) or names an article (its
-    # author, 《title》, a word only its title and text use) adds a ranked list of those chunks to the fusion
-    # (assistant/retrieve.py `pointed`): seeds/ direct questions hit@5 0.887 -> see eval/results/tune.md.
+    # A question that asks for a block by name (参考文献, 关键词, 摘要, DOI, 简介, 作者单位, or their English names) or
+    # names an article (its author, 《title》, a word only its title and text use; in English, the author in
+    # pinyin: 「Liu Long」) adds a ranked list of those chunks to the fusion (assistant/retrieve.py `pointed`):
+    # seeds/ direct questions hit@5 0.887 -> see eval/results/tune.md; English questions MRR@10 0.649 -> 0.719
+    # (seeds/, partly in-sample: written after reading their misses; dev unchanged, none names an author).
     asked_blocks: bool = True
     asked_weight: float = 2.0
     article_focus: bool = True

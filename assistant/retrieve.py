@@ -54,6 +54,7 @@ class LoadedIndex:
     terms_cache: dict = field(default_factory=dict)  # row -> term sets of its sentences
     bigrams_cache: dict = field(default_factory=dict)  # row -> character bigrams
     df_cache: dict = field(default_factory=dict)       # term -> chunks holding it (English concept weights)
+    romanized_cache: dict = field(default_factory=dict)  # one entry: the authors' pinyin forms (romanized_authors)
 
     def bigrams(self, row: int) -> frozenset[str]:
         """Character bigrams of chunk `row`, for the near-duplicate test; computed when first compared."""
@@ -230,8 +231,8 @@ def rank(index: LoadedIndex, q: Query, cfg: AskConfig, trace: Trace | None = Non
         clock.lap("rank: milvus hybrid")
     else:
         scores, ids = rrf(rankings, weights, cfg.rrf_k)
-    asked = asked_blocks(q.match) if cfg.asked_blocks and not q.latin else ()
-    focus = focused_articles(index, q) if cfg.article_focus and not q.latin else ()
+    asked = asked_blocks(q.match) if cfg.asked_blocks else ()
+    focus = focused_articles(index, q) if cfg.article_focus else ()
     if asked or focus:
         scores, ids = pointed(index, q, cfg, scores, ids, asked, focus)
         clock.lap("rank: asked block / named article")
@@ -248,12 +249,23 @@ def rank(index: LoadedIndex, q: Query, cfg: AskConfig, trace: Trace | None = Non
 # author's 简介) wants that block, which ranking otherwise keeps below body text (references, bios) or keeps one
 # chunk of (front matter): seeds/ direct questions such as 「刘隆的文章列了哪些参考文献？」 missed their top 10.
 # These are the block names of the genre, not phrases of one question set.
+# An English question asks for them by their English names; "abstract" only as a noun of the paper (「the
+# abstract」, 「abstract of」), since "abstract theory" asks for no block.
 ASKED_BLOCKS = (
-    (re.compile(r"参考文献|引用|引文|援引|发表在|发表于|刊登在|刊载于"), "references"),
-    (re.compile(r"关键词|关键字"), "keywords"),
-    (re.compile(r"摘要"), "abstract"),
-    (re.compile(r"作者简介|个人简介|教育背景|学历|研究方向|籍贯|职称"), "bio"),
-    (re.compile(r"doi", re.I), "doi"),       # the DOI line: a front-matter chunk holding "DOI"
+    # "use as references" is 参照 (the cases a paper draws on), not its reference list
+    (re.compile(r"参考文献|引用|引文|援引|发表在|发表于|刊登在|刊载于|(?<!as )(?<!as a )\breferences?\b|\bbibliograph"
+                r"|\bcit(?:e|es|ed|ing)\b|\b(?:published|appeared) in\b", re.I), "references"),
+    (re.compile(r"关键词|关键字|\bkey ?words?\b", re.I), "keywords"),
+    (re.compile(r"摘要|\babstract of\b|(?:\b(?:the|its|english|chinese)|'s) abstract\b"
+                r"(?!\s+(?:theor|concept|idea|principle|notion|politic|terms?\b|words?\b|language|thinking|ideolog))",
+                re.I), "abstract"),
+    (re.compile(r"作者简介|个人简介|教育背景|学历|研究方向|籍贯|职称|\bbiograph|\b(?:author'?s?|personal) (?:bio|profile)\b"
+                r"|\b(?:educational|professional|academic) background\b|\bresearch (?:interests?|directions?|fields?)\b"
+                r"|\b(?:professional|academic) title\b|\bnative place\b", re.I), "bio"),
+    # the author's unit (作者单位) is printed under the byline, in the front matter
+    (re.compile(r"作者单位|工作单位|就职于|供职于|\baffiliat|\bemployer\b|\bworks? (?:for|at)\b", re.I), "front"),
+    # the DOI line: a front-matter chunk holding "DOI" (not the "doi" of "doing")
+    (re.compile(r"(?<![a-z])doi(?![a-z])", re.I), "doi"),
 )
 BLOCK_KINDS = frozenset(("body", "abstract", "keywords", "front", "references", "caption", "bio"))
 FOCUS_SHARE = 0.8     # a title word names its article when this share of the chunks holding it are that article's
@@ -268,6 +280,12 @@ def focused_articles(index: "LoadedIndex", q: Query) -> tuple[str, ...]:
     """The articles ("file#n") a question names: by an author, by its 《title》, or by a word of its title that
     hardly occurs outside it (「北起院」 in 「……——以北起院为例」). A word every title shares names none."""
     keys = {k for name, ks in index.authors.items() if name in q.match for k in ks}
+    if q.latin:
+        # an English question names an author in pinyin (「Liu Long」, 「Cheng Zeng」); titles and title words
+        # are Chinese, so that is all it can name
+        for form in latin_name_spans(q.text):
+            keys.update(romanized_authors(index).get(form, ()))
+        return tuple(sorted(keys))
     for name in q.named:
         # 《条例》 (short for the regulation being discussed) matches every 条例 and so names none
         named = articles_named(index, name)
@@ -290,6 +308,70 @@ def focused_articles(index: "LoadedIndex", q: Query) -> tuple[str, ...]:
 def articles_named(index: "LoadedIndex", name: str) -> list[str]:
     """The articles ("file#n") whose title is the document `name` (as a question writes it in 《》)."""
     return [k for k, title in index.titles.items() if holds_document((_core_name(title),), name)]
+
+
+# ---------------------------------------------------------------- authors named in English
+
+# Two-character surnames: the rest of the name is the given name (欧阳修 -> Ouyang Xiu).
+_COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒",
+                      "夏侯", "令狐", "端木", "西门", "南宫", "独孤", "申屠", "万俟")
+_MAX_FORMS = 32   # readings of one name (polyphones multiply them); a longer name is no personal name
+
+
+def romanized_authors(index: "LoadedIndex") -> dict[str, tuple[str, ...]]:
+    """Each author's name as English text writes it -> the article keys of that author: pinyin without tones,
+    syllables run together, surname first or last (刘隆 -> "liulong", "longliu"), every reading of a polyphone
+    (曾程 -> "zengcheng", "chengzeng", "cengcheng", ...), ü as u, yu or v. Computed at the first English
+    question an index is asked (pypinyin is imported only then) and kept with the index."""
+    memo = index.romanized_cache.get("forms")
+    if memo is not None:
+        return memo
+    import itertools
+
+    from pypinyin import Style, pinyin
+
+    forms: dict[str, set[str]] = {}
+    for name, keys in index.authors.items():
+        if not 2 <= len(name) <= 4 or not all("\u4e00" <= ch <= "\u9fff" for ch in name):
+            continue
+        readings = [[v for r in options for v in (_u_forms(r))]
+                    for options in pinyin(name, style=Style.NORMAL, heteronym=True)]
+        split = 2 if name[:2] in _COMPOUND_SURNAMES and len(name) > 2 else 1
+        for n, syllables in enumerate(itertools.product(*readings)):
+            if n >= _MAX_FORMS:
+                break
+            family, given = "".join(syllables[:split]), "".join(syllables[split:])
+            for form in (family + given, given + family):
+                forms.setdefault(form, set()).update(keys)
+    memo = {k: tuple(sorted(v)) for k, v in forms.items()}
+    index.romanized_cache["forms"] = memo
+    return memo
+
+
+def _u_forms(syllable: str) -> tuple[str, ...]:
+    """pypinyin writes ü as v (lv); English text writes Lu, Lyu or Lü (folded to lu)."""
+    return (syllable, syllable.replace("v", "u"), syllable.replace("v", "yu")) if "v" in syllable else (syllable,)
+
+
+_LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+(?:-[A-Za-z\u00c0-\u024f]+)*")
+
+
+def latin_name_spans(text: str) -> list[str]:
+    """The runs of two or three capitalised words of an English question, folded as romanized_authors keys them:
+    「Which company is Liu Long affiliated with?」 -> [..., "liulong", ...]. Capitals only: "how long" is no name."""
+    import unicodedata
+
+    text = re.sub(r"['’]s\b", " ", text)
+    words = _LATIN_WORD.findall(text)
+    out = []
+    for i in range(len(words)):
+        for n in (2, 3):
+            run = words[i:i + n]
+            if len(run) < n or not all(w[0].isupper() for w in run):
+                continue
+            folded = unicodedata.normalize("NFKD", "".join(run).replace("-", "").lower())
+            out.append("".join(ch for ch in folded if not unicodedata.combining(ch)))
+    return out
 
 
 _CJK = re.compile(r"[\u3400-\u9fff]")

@@ -37,6 +37,18 @@ def _key(chunk):
     ("这篇文章的DOI是多少？", ("doi",)),
     ("党组织前置研究讨论重大事项应如何落实？", ()),       # 研究 is no 研究方向, 讨论 no block
     ("如何发挥党员先锋模范作用推动生产经营？", ()),
+    # English questions name the blocks in English
+    ("Which references does Liu Long's article cite?", ("references",)),
+    ("What are the English keywords of the Beiqi Institute paper?", ("keywords",)),
+    ("What does the abstract of Yang Xiaowei's paper say?", ("abstract",)),
+    ("What is Cheng Zeng's professional background?", ("bio",)),
+    ("What is the DOI of this article?", ("doi",)),
+    ("Which company is Liu Long affiliated with?", ("front",)),
+    ("刘隆的工作单位是哪家公司？", ("front",)),
+    ("用人单位应当如何订立劳动合同？", ()),                                      # 用人单位 is no 作者单位
+    ("Which typical cases does the paper use as references?", ()),             # 参照, not its reference list
+    ("How can abstract political theory be made concrete for workers?", ()),   # an adjective, not the block
+    ("What are enterprises doing to integrate Party building?", ()),            # "doing" holds no DOI
 ])
 def test_asked_blocks(question, want):
     assert retrieve.asked_blocks(question) == want
@@ -86,3 +98,48 @@ def test_pointers_respect_the_file_filter(a):
     q = query.encode("刘隆的文章列了哪些参考文献？", a.embedder, index.tokenizer, a.config, top_k=10, allowed=allowed)
     _, ids = retrieve.rank(index, q, a.config)
     assert len(ids) and set(ids.tolist()) <= set(allowed.tolist())
+
+
+@pytest.mark.parametrize("question, author", [
+    ("Which company is Liu Long affiliated with?", "刘隆"),          # surname first
+    ("What is Cheng Zeng's professional background?", "曾程"),       # surname last; 曾 read zeng, not ceng
+])
+def test_an_english_question_names_an_author_in_pinyin(a, question, author):
+    index = a.loaded
+    assert retrieve.focused_articles(index, _q(a, question)) == index.authors[author]
+
+
+@pytest.mark.parametrize("question", [
+    "which company is liu long affiliated with?",      # no capitals: "how long" must never be a name
+    "How long should a Party branch meeting last?",
+    "Which company is Li Ming affiliated with?",       # a name no author of the corpus has
+])
+def test_an_english_question_names_no_author_without_a_capitalised_name_the_corpus_has(a, question):
+    assert retrieve.focused_articles(a.loaded, _q(a, question)) == ()
+
+
+def test_romanized_forms_cover_both_orders_compound_surnames_and_u_umlaut():
+    from types import SimpleNamespace
+
+    index = SimpleNamespace(authors={"吕梁": ("a#0",), "欧阳修": ("b#0",), "Smith": ("c#0",)}, romanized_cache={})
+    forms = retrieve.romanized_authors(index)
+    for form in ("lvliang", "luliang", "lyuliang", "lianglu"):
+        assert forms[form] == ("a#0",)
+    assert forms["ouyangxiu"] == forms["xiuouyang"] == ("b#0",)
+    assert not any(k.startswith("smith") for k in forms)        # only names in Chinese characters
+    assert retrieve.latin_name_spans("Did Lü Liang write it?") == ["didlu", "didluliang", "luliang"]
+    assert "xiuouyang" in retrieve.latin_name_spans("Xiu Ouyang's paper")
+    assert retrieve.romanized_authors(index) is forms            # computed once per index
+
+
+def test_the_bio_of_an_author_named_in_english_comes_first(a):
+    index = a.loaded
+    (want,) = index.authors["曾程"]
+    top = a.ask("What is Cheng Zeng's professional background?", top_k=5)
+    chunk = next(c for c in index.stored.chunks if c.id == top.passages[0].chunk_id)
+    assert (_key(chunk), chunk.block) == (want, "bio")
+    assert top.found          # the asked block of the named article answers by what it is
+    off = dataclasses.replace(a.config, asked_blocks=False, article_focus=False)
+    _, ids = retrieve.rank(index, _q(a, "What is Cheng Zeng's professional background?", off), off)
+    first = index.stored.chunks[int(ids[0])]
+    assert (_key(first), first.block) != (want, "bio")
