@@ -223,7 +223,8 @@ def missing_edition(index, q) -> str:
 
 # A bare keyword search (「三会一课」, 「厂务公开 职工代表大会 民主管理」): no sentence punctuation, no question word.
 _KEYWORDS = re.compile(r"[^？?。，,！!；;：:]{2,40}")
-_QUESTION_WORD = re.compile(r"什么|怎么|怎样|如何|为何|为什么|哪|吗|呢|多少|几|是否|能否|可否|有没有|是不是")
+# 几 and 哪 ask only outside the words they start: 几何 (geometric), 几乎 (almost), 茶几, 哪怕 (even if) ask nothing.
+_QUESTION_WORD = re.compile(r"什么|怎么|怎样|如何|为何|为什么|哪(?!怕)|吗|呢|多少|(?<!茶)几(?![何乎])|是否|能否|可否|有没有|是不是")
 _LITERAL_BLOCKS = ("body", "abstract")    # a keyword in a keyword list or a title says nothing about it
 
 

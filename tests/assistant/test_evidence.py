@@ -1,4 +1,6 @@
 """The evidence stage: support thresholds, labels and the named-document rule decide "not found"."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -262,3 +264,17 @@ def test_an_edition_the_corpus_does_not_hold_is_not_found(question, source, foun
     assert (evidence.missing_edition(idx, q) == "") == found
     if not found:
         assert "不是" in v.reason and "年的版本" in v.reason and all(lab == "low" for lab in v.labels)
+
+
+@pytest.mark.parametrize("text, parts", [
+    ("前置研究", ("前置研究",)),
+    ("红色引擎 党建", ("红色引擎", "党建")),
+    ("几何级数增长", ("几何级数增长",)),          # 几何 is a word, not 几 asking "how many"
+    ("哪怕困难再大", ("哪怕困难再大",)),
+    ("党委会开了几次", ()),                      # 几 asks
+    ("哪些单位适用", ()),
+    ("前置研究是什么", ()),
+])
+def test_keyword_parts_tell_a_keyword_search_from_a_question(text, parts):
+    q = SimpleNamespace(match=text, latin=False)
+    assert evidence.keyword_parts(q) == parts
