@@ -249,8 +249,11 @@ def serve(ctx, corpus, index_dir, model, cache_dir, host, port, auth, allow_uplo
     # A failed import is raised again, with its message, by the import below.
     ui_import = threading.Thread(target=_import_quietly, args=("assistant.ui",), name="import-ui", daemon=True)
     ui_import.start()
-    a = _open(corpus, index_dir, model, cache_dir, backend=backend)
-    ui_import.join()
+    try:
+        a = _open(corpus, index_dir, model, cache_dir, backend=backend)
+    finally:
+        # also when opening fails: an interpreter that exits under a thread still importing can abort
+        ui_import.join()
     click.echo("starting the chat interface ...", err=True)
     if uploads:
         click.echo(f"      uploads allowed: files up to {max_upload_mb:g} MB are added to {a.corpus}", err=True)
