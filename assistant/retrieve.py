@@ -283,8 +283,9 @@ def focused_articles(index: "LoadedIndex", q: Query) -> tuple[str, ...]:
     if q.latin:
         # an English question names an author in pinyin (「Liu Long」, 「Cheng Zeng」); titles and title words
         # are Chinese, so that is all it can name
+        forms = romanized_authors(index)
         for form in latin_name_spans(q.text):
-            keys.update(romanized_authors(index).get(form, ()))
+            keys.update(forms.get(form, ()))
         return tuple(sorted(keys))
     for name in q.named:
         # 《条例》 (short for the regulation being discussed) matches every 条例 and so names none
@@ -316,6 +317,7 @@ def articles_named(index: "LoadedIndex", name: str) -> list[str]:
 _COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒",
                       "夏侯", "令狐", "端木", "西门", "南宫", "独孤", "申屠", "万俟")
 _MAX_FORMS = 32   # readings of one name (polyphones multiply them); a longer name is no personal name
+_CJK_NAME = re.compile(r"[\u3400-\u9fff]{2,4}")   # a personal name in Chinese characters
 
 
 def romanized_authors(index: "LoadedIndex") -> dict[str, tuple[str, ...]]:
@@ -332,9 +334,9 @@ def romanized_authors(index: "LoadedIndex") -> dict[str, tuple[str, ...]]:
 
     forms: dict[str, set[str]] = {}
     for name, keys in index.authors.items():
-        if not 2 <= len(name) <= 4 or not all("\u4e00" <= ch <= "\u9fff" for ch in name):
+        if not _CJK_NAME.fullmatch(name):
             continue
-        readings = [[v for r in options for v in (_u_forms(r))]
+        readings = [[v for r in options for v in _u_forms(r)]
                     for options in pinyin(name, style=Style.NORMAL, heteronym=True)]
         split = 2 if name[:2] in _COMPOUND_SURNAMES and len(name) > 2 else 1
         for n, syllables in enumerate(itertools.product(*readings)):
