@@ -43,7 +43,7 @@ MIN_COSINE = 0.9999          # an export whose vectors differ more than this fro
 TOKEN_BUDGET = 512           # padded tokens per ONNX Runtime call. Small calls pad less and keep each layer's
                              # activations in the core's cache: on 1,000 dev chunks and sentences (2-core Xeon,
                              # 2 MB L2 a core) 512 ran 1.32-1.36x the floor against 1.49-1.62x for 4096 and
-                             # 1.37-1.55x for 1024; the arena, which keeps the largest call's buffers, stays small
+                             # 1.37-1.45x for 1024 (seeds/: 1.36-1.41x against 1.74-1.78x)
 MAX_BATCH = 64
 FUSABLE = ("bert", "roberta", "xlm-roberta")     # model types ONNX Runtime's "bert" fusions know
 PROBES = ("党组织前置研究讨论重大经营管理事项的程序是什么？", "How are Party building and business integrated?",
