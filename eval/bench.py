@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from eval import startup
+from index.bf16_documents import MIN_CHARS
 from eval.scale import fit_gaussian, percentiles_ms, summary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -319,13 +320,30 @@ def gemm_gflops(m: int = 2048, k: int = 384, n: int = 1536, repeats: int = 7) ->
     """
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
-    a @ b
+    return 2 * m * k * n / _best_seconds(lambda: a @ b, repeats) / 1e9
+
+
+def _torch_bf16_gflops(m: int = 2048, k: int = 384, n: int = 1536, repeats: int = 7) -> float | None:
+    """The same product in bf16 through torch (oneDNN; AMX where the CPU has it), or None without bf16 units."""
+    from index.bf16_documents import cpu_has_bf16
+
+    if not cpu_has_bf16():
+        return None
+    import torch
+
+    a, b = torch.randn(m, k, dtype=torch.bfloat16), torch.randn(k, n, dtype=torch.bfloat16)
+    return 2 * m * k * n / _best_seconds(lambda: a @ b, repeats) / 1e9
+
+
+def _best_seconds(fn, repeats: int) -> float:
+    """The fastest of `repeats` timed calls, after one untimed call (first-call allocation is not the rate)."""
+    fn()
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
-        a @ b
+        fn()
         best = min(best, time.perf_counter() - t)
-    return 2 * m * k * n / best / 1e9
+    return best
 
 
 def model_flops(config: dict, tokens: np.ndarray) -> np.ndarray:
@@ -365,15 +383,25 @@ def child_encode(cfg: BenchConfig) -> dict:
     log("encode: GEMM probe")
     gflops = gemm_gflops()
     out["gemm_gflops"] = gflops
-    paths = {"onnx": lambda: load_embedder(), "torch": lambda: load_embedder(backend="torch")}
+    out["gemm_gflops_bf16"] = _torch_bf16_gflops()
+    def bf16_documents():
+        # What a large build takes (index.bf16_documents), forced on this small set; questions stay on ONNX fp32.
+        e = load_embedder()
+        out["bf16_said"] = e.prepare_documents(sets["chunks"] + sets["sentences"], min_chars=0)
+        return e if out["bf16_said"] == "bf16" else None
+
+    paths = {"onnx": lambda: load_embedder(), "auto, large build": bf16_documents,
+             "torch": lambda: load_embedder(backend="torch")}
     if cfg.int8:
         paths["onnx-int8"] = lambda: load_embedder(quantize="int8")
     embedders = {}
     for name, make in paths.items():
         log(f"encode: loading {name}")
         t = time.perf_counter()
-        embedders[name] = make()
+        made = make()
         out.setdefault("load_s", {})[name] = time.perf_counter() - t
+        if made is not None:
+            embedders[name] = made
     onnx = embedders["onnx"]
     tokens = {k: onnx.token_counts(v) for k, v in sets.items()}
     qtokens = onnx.token_counts(questions, document=False)
@@ -945,6 +973,20 @@ def encode_section(e: dict) -> list[str]:
               f"{d_over:.2f}x on chunks), questions within {ENCODE_GOALS['questions']}x "
               f"({'met' if q_over <= 2.5 else '**missed**'}: {q_over:.2f}x). Model load: "
               + ", ".join(f"{k} {v:.1f} s" for k, v in e["load_s"].items()) + ".", ""]
+    big = e["paths"].get("auto, large build")
+    if big and on:
+        bf = e.get("gemm_gflops_bf16")
+        L += [f"A large build (over {MIN_CHARS:,} characters to embed) takes bf16 for its documents on this CPU "
+              f"(`index.bf16_documents`): {big['chunks']['over_floor']:.2f}x / {big['sentences']['over_floor']:.2f}x "
+              f"the fp32 floor, {big['chunks']['texts_per_s'] / on['chunks']['texts_per_s']:.2f}x / "
+              f"{big['sentences']['texts_per_s'] / on['sentences']['texts_per_s']:.2f}x ONNX Runtime fp32's speed, "
+              f"vectors at min cosine {big['vs_onnx']['cos_min']:.5f} of fp32's. The fp32 floor is not this CPU's "
+              "limit: " + (f"its bf16 product runs at {bf:.0f} GFLOP/s ({bf / e['gemm_gflops']:.1f}x fp32), so against "
+                           f"a bf16 floor the path is at {big['chunks']['over_floor'] * bf / e['gemm_gflops']:.1f}x "
+                           "(chunks): the layer norms, GELU, softmax and attention's small products, not the GEMMs, "
+                           "now take most of the time." if bf else "bf16 units, where present, are faster."), ""]
+    elif "bf16_said" in e:
+        L += [f"Large builds: documents stay on {e['bf16_said']}.", ""]
     if "gemm_gflops_question_shape" in e:
         qs = e["gemm_gflops_question_shape"]
         L += [f"The same GEMM on {e['question_tokens_mean']:.0f} rows (one question's tokens) runs at {qs:.0f} GFLOP/s, "

@@ -263,14 +263,21 @@ def estimate_build(corpus: Path, index_dir: Path, get_embedder: Callable[[], obj
     n_all = len(chunks) + sum(len(split_sentences(c.text)) for c in chunks)
     rate, embed_seconds = 0.0, 0.0
     if todo:
-        picked = todo[::max(1, len(todo) // sample)][:sample]
-        embedder.encode_documents(picked[-8:])     # first-call costs (buffers sized for the longest) are not throughput
         t = time.perf_counter()
-        for start in range(0, len(picked), 8):     # neighbours in length, as a build's length-sorted calls are
-            embedder.encode_documents(picked[start:start + 8])
-        chars_per_s = sum(map(len, picked)) / max(time.perf_counter() - t, 1e-9)
+        _prepare(embedder, todo)                   # the path the build would take (bf16 for large ones)
+        prepare_seconds = time.perf_counter() - t
+        try:
+            picked = todo[::max(1, len(todo) // sample)][:sample]
+            embedder.encode_documents(picked[-8:])     # first-call costs (buffers sized for the longest) are not throughput
+            t = time.perf_counter()
+            for start in range(0, len(picked), 8):     # neighbours in length, as a build's length-sorted calls are
+                embedder.encode_documents(picked[start:start + 8])
+            chars_per_s = sum(map(len, picked)) / max(time.perf_counter() - t, 1e-9)
+        finally:
+            _release(embedder)
         embed_seconds = sum(map(len, todo)) / chars_per_s
         rate = len(todo) / embed_seconds
+        embed_seconds += prepare_seconds
     bm25 = [bm25_text(c) for c in chunks]
     probe = bm25[::max(1, len(bm25) // 200)][:200]
     tokenizer = Tokenizer(terms)
@@ -284,6 +291,20 @@ def estimate_build(corpus: Path, index_dir: Path, get_embedder: Callable[[], obj
     write_seconds = 3e-4 * len(chunks) + 0.5    # chunk table and BM25 index: ~0.3 ms a chunk (profiled, 8 MB build)
     return BuildEstimate(tuple(reasons), len(files), len(chunks), len(todo), n_all - len(todo), rate,
                          embed_seconds, read_seconds + bm25_seconds + write_seconds, time.perf_counter() - t0)
+
+
+def _prepare(embedder, texts: list[str]) -> None:
+    """Let the embedder choose its document path for this much text (the bundled model: bf16 on large builds)."""
+    prepare = getattr(embedder, "prepare_documents", None)
+    if prepare is not None and texts:
+        log.info("documents: %s", prepare(texts))
+
+
+def _release(embedder) -> None:
+    """Drop what `_prepare` loaded for the build, so that a serving process does not keep it."""
+    release = getattr(embedder, "release_documents", None)
+    if release is not None:
+        release()
 
 
 def _previous_vectors(backend: IndexBackend) -> dict[str, np.ndarray]:
@@ -459,8 +480,12 @@ def _fill_shown(gen, files, skipped, terms, wanted, embedder, config, cache, rea
             stexts.append(searchable(c.text[s:e]))
     skeys = [_key(fp, "sentence", t) for t in stexts]
     display.embed_total = todo_texts(pkeys, cache) + todo_texts(skeys, cache)
-    vectors, n1 = _embed(embedder, ptexts, pkeys, cache, display, "chunks")
-    svectors, n2 = _embed(embedder, stexts, skeys, cache, display, "sentences")
+    _prepare(embedder, list({k: t for t, k in zip(ptexts + stexts, pkeys + skeys) if k not in cache}.values()))
+    try:
+        vectors, n1 = _embed(embedder, ptexts, pkeys, cache, display, "chunks")
+        svectors, n2 = _embed(embedder, stexts, skeys, cache, display, "sentences")
+    finally:
+        _release(embedder)
 
     data = GenerationData(tuple(chunks), vectors, np.asarray(sent_rows, dtype=np.int32).reshape(-1, 3), svectors,
                           {"chunks": pkeys, "sentences": skeys}, tuple(terms),

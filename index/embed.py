@@ -12,7 +12,9 @@ holds the embedder's lock. Torch already spreads one call over both cores, so qu
 
 Backends: the bundled model is served through ONNX Runtime by default (`index.onnx_encoder`: exported once from
 the converted folder at first use, vectors checked against torch's at cosine >= 0.9999, the same fingerprint,
-so indexes stay valid; no torch import when serving). `backend="torch"` and every other model take the
+so indexes stay valid; no torch import when serving). On a CPU with bf16 matrix units, a large build's documents
+take bf16 instead (`index.bf16_documents`, through `prepare_documents`: checked on this CPU to match at the same
+cosine and to be faster; questions stay on ONNX Runtime). `backend="torch"` and every other model take the
 sentence-transformers path below, which is also the fallback where the export fails.
 
 Speed of a question on the torch path: sentence-transformers' eager forward spends most of a short question's 40-50 ms in
@@ -376,8 +378,9 @@ def load_embedder(model: str | os.PathLike | None = None, cache_dir: Path | None
     name already in the Hugging Face cache. Raises ModelLoadError, with one line naming the model and the
     bundled default, when it cannot be loaded.
     `backend`: "auto" serves the bundled model through ONNX Runtime (exported once at first use, see
-    `onnx_encoder`) and falls back to torch where the export fails; "onnx" requires it; "torch" is
-    sentence-transformers as before. Other models always take the torch path.
+    `onnx_encoder`), lets large builds encode their documents in bf16 where the CPU does that faster (see
+    `bf16_documents`), and falls back to torch where the export fails; "onnx" requires the export and uses
+    nothing else; "torch" is sentence-transformers as before. Other models always take the torch path.
     `quantize`: None, or "int8" for the ONNX graph with int8 linear layers (other vectors: own fingerprint).
     """
     if backend not in BACKENDS:
@@ -439,16 +442,18 @@ def _load_bundled_onnx(folder: Path, fingerprint: str, fix: str, required: bool,
             log.warning("the bundled model takes the torch path: the ONNX export failed (%s)", err)
             return st
         del st
-    return _onnx_embedder(found, folder, vectors_fp, fix)
+    # "auto" lets a large build move its documents to bf16 (`index.bf16_documents`: the same vectors, checked);
+    # "onnx" and int8 keep exactly the graph asked for.
+    return _onnx_embedder(found, folder, vectors_fp, fix, bf16_documents=not required)
 
 
-def _onnx_embedder(found, folder: Path, fingerprint: str, fix: str) -> Embedder:
+def _onnx_embedder(found, folder: Path, fingerprint: str, fix: str, bf16_documents: bool = False) -> Embedder:
     try:
         prompts = json.loads((folder / "config_sentence_transformers.json").read_text(encoding="utf-8"))["prompts"]
         max_length = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))["max_seq_length"]
         return onnx_encoder.OnnxEmbedder.from_files(
             found.path, folder, name=BUNDLED, fingerprint=fingerprint, prompts=prompts, max_length=max_length,
-            backend="onnx" if found.quantize is None else f"onnx-{found.quantize}")
+            backend="onnx" if found.quantize is None else f"onnx-{found.quantize}", bf16_documents=bf16_documents)
     except Exception as err:     # a damaged file: onnxruntime and tokenizers raise their own types
         reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise ModelLoadError(f"cannot load the ONNX export of {BUNDLED!r} from {found.path}: {reason}; "

@@ -295,11 +295,13 @@ class OnnxEmbedder:
 
     Documents are tokenized together, sorted by token count and run in batches of about TOKEN_BUDGET padded
     tokens, so padding stays small; each call holds the embedder's lock (one session run at a time uses
-    every core; a second would only contend).
+    every core; a second would only contend). A build may move its documents to bf16 first (`prepare_documents`,
+    `index.bf16_documents`) and drop that path after (`release_documents`); questions always run here.
     """
 
     def __init__(self, session, tokenizer, name: str, fingerprint: str, dim: int, prompts: dict,
-                 input_names: tuple[str, ...], pad_id: int, backend: str = "onnx"):
+                 input_names: tuple[str, ...], pad_id: int, backend: str = "onnx", folder: Path | None = None,
+                 threads: int = 1):
         self.session = session
         self.tokenizer = tokenizer
         self.name = name
@@ -311,13 +313,17 @@ class OnnxEmbedder:
         self._inputs = input_names
         self._pad_id = pad_id
         self._lock = threading.Lock()
+        self._folder = folder              # where the bf16 document path loads from; None: no such path
+        self._threads = threads
+        self._bf16 = None                  # the bf16 document engine once `prepare_documents` has chosen it
 
     def __repr__(self) -> str:
         return f"OnnxEmbedder(name={self.name!r}, dim={self.dim}, backend={self.backend!r})"
 
     @classmethod
     def from_files(cls, path: Path, folder: Path, name: str, fingerprint: str, prompts: dict, max_length: int,
-                   threads: int | None = None, backend: str = "onnx") -> "OnnxEmbedder":
+                   threads: int | None = None, backend: str = "onnx", bf16_documents: bool = False) -> "OnnxEmbedder":
+        """`bf16_documents`: let `prepare_documents` move large batches to bf16 (fp32 graphs only)."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -326,7 +332,8 @@ class OnnxEmbedder:
         tokenizer.no_padding()                      # padded here, per length-sorted batch
         pad_id = tokenizer.token_to_id("<pad>")
         so = ort.SessionOptions()
-        so.intra_op_num_threads = threads or session_threads()
+        threads = threads or session_threads()
+        so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -341,13 +348,55 @@ class OnnxEmbedder:
         inputs = tuple(i.name for i in session.get_inputs())
         dim = int(session.get_outputs()[0].shape[-1])
         return cls(session, tokenizer, name, fingerprint, dim, prompts, inputs,
-                   pad_id if pad_id is not None else 1, backend)
+                   pad_id if pad_id is not None else 1, backend, Path(folder) if bf16_documents else None, threads)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self._query_prefix)
+        return self._encode(texts, self._query_prefix, documents=False)
 
     def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
-        return self._encode(texts, self._document_prefix)
+        return self._encode(texts, self._document_prefix, documents=True)
+
+    def prepare_documents(self, texts: Sequence[str], min_chars: int | None = None) -> str:
+        """Before a build embeds `texts`: take the bf16 path for documents if it repays its load here.
+
+        Returns what documents will run on ("bf16", or "onnx fp32" with the reason), for logs and `make bench`.
+        `min_chars` (default `bf16_documents.MIN_CHARS`): below it the load is not worth it.
+        """
+        from index import bf16_documents as bf
+
+        texts = _checked(texts)
+        limit = bf.MIN_CHARS if min_chars is None else min_chars
+        with self._lock:
+            if self._bf16 is not None:
+                return "bf16"
+            if self._folder is None:
+                return "onnx fp32 (bf16 documents are for the bundled fp32 model on the auto backend)"
+            if sum(map(len, texts)) < limit:
+                return f"onnx fp32 (under {limit:,} characters to embed: loading the bf16 path would not repay)"
+            if not bf.cpu_has_bf16():
+                return "onnx fp32 (this CPU reports no bf16 matrix instructions)"
+            ids = [e.ids for e in self.tokenizer.encode_batch([self._document_prefix + t for t in texts])]
+            probes = [e.ids for e in self.tokenizer.encode_batch([self._document_prefix + t for t in PROBES])]
+            order = np.argsort([len(i) for i in ids], kind="stable")
+            sample = [ids[i] for i in order[::max(1, len(order) // 32)][:32]]     # every length, as the build has
+            try:
+                t = time.perf_counter()
+                engine = bf.Bf16Documents.load(self._folder, self.dim, self._inputs, self._pad_id, self._threads)
+                log.debug("bf16 path loaded in %.1f s", time.perf_counter() - t)
+                reason = bf.checked(engine, self._run_all, probes, sample)
+            except Exception as err:      # torch missing or broken, an unloadable folder: fp32 still works
+                reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+            if reason is not None:
+                self._folder = None           # decided for this process: do not load it again
+                log.info("documents stay on ONNX Runtime fp32: the bf16 path %s", reason)
+                return f"onnx fp32 (bf16: {reason})"
+            self._bf16 = engine
+            return "bf16"
+
+    def release_documents(self) -> None:
+        """Drop the bf16 path (~0.5 GB) after a build; a later large build loads it again."""
+        with self._lock:
+            self._bf16 = None
 
     def token_counts(self, texts: Sequence[str], document: bool = True) -> np.ndarray:
         """Tokens the model sees for each text (prompt and <s> </s> included, truncated): for the floor."""
@@ -356,16 +405,21 @@ class OnnxEmbedder:
             encodings = self.tokenizer.encode_batch([prefix + t for t in _checked(texts)])
         return np.asarray([len(e.ids) for e in encodings], dtype=np.int64)
 
-    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], prefix: str, documents: bool) -> np.ndarray:
         texts = _checked(texts)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
-            return out
+            return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
             encodings = self.tokenizer.encode_batch([prefix + t for t in texts])
             ids = [e.ids for e in encodings]
-            for batch in _batches(np.asarray([len(i) for i in ids])):
-                out[batch] = self._run([ids[i] for i in batch])
+            if documents and self._bf16 is not None:
+                return self._bf16.run(ids)
+            return self._run_all(ids)
+
+    def _run_all(self, ids: list[list[int]]) -> np.ndarray:
+        out = np.zeros((len(ids), self.dim), dtype=np.float32)
+        for batch in _batches(np.asarray([len(i) for i in ids])):
+            out[batch] = self._run([ids[i] for i in batch])
         return out
 
     def _run(self, ids: list[list[int]]) -> np.ndarray:
@@ -380,13 +434,14 @@ class OnnxEmbedder:
         return vectors
 
 
-def _batches(lengths: np.ndarray) -> Iterator[np.ndarray]:
-    """Row indices in batches of similar length, longest first, each within TOKEN_BUDGET padded tokens."""
+def _batches(lengths: np.ndarray, budget: int | None = None) -> Iterator[np.ndarray]:
+    """Row indices in batches of similar length, longest first, each within `budget` (TOKEN_BUDGET) padded tokens."""
+    budget = TOKEN_BUDGET if budget is None else budget
     order = np.argsort(-lengths, kind="stable")
     start = 0
     while start < len(order):
         width = int(lengths[order[start]])          # the longest of this batch: it sets the padding
-        n = max(1, min(MAX_BATCH, TOKEN_BUDGET // max(1, width)))
+        n = max(1, min(MAX_BATCH, budget // max(1, width)))
         yield order[start:start + n]
         start += n
 

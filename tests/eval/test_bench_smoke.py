@@ -125,8 +125,14 @@ def test_quick_bench_writes_every_section(tmp_path):
     assert mr["browser"]["page_s"]["median"] < mr["browser"]["first_answer_s"]["median"]
     assert "first answer in the browser" in md
     enc = data["encode"]
-    assert enc["gemm_gflops"] > 1 and set(enc["paths"]) == {"onnx", "torch"}
+    assert enc["gemm_gflops"] > 1 and set(enc["paths"]) - {"auto, large build"} == {"onnx", "torch"}
     assert enc["paths"]["torch"]["vs_onnx"]["cos_min"] >= 0.9999            # the same vectors on both paths
+    if "auto, large build" in enc["paths"]:                                  # a CPU with bf16 units
+        assert enc["bf16_said"] == "bf16" and enc["gemm_gflops_bf16"] > enc["gemm_gflops"]
+        assert enc["paths"]["auto, large build"]["vs_onnx"]["cos_min"] >= 0.9999
+        assert "takes bf16 for its documents on this CPU" in md
+    else:
+        assert enc["bf16_said"].startswith("onnx fp32 (") and f"documents stay on {enc['bf16_said']}" in md
     assert [p["encoder"] for p in data["build_curve"]["points"]] == ["fake"]
     # The report is a pure function of the JSON: rendering it again gives the same text.
     assert render(data) == md
@@ -200,6 +206,13 @@ def test_encode_and_build_curve_sections_render_goals_and_shares():
     assert "documents within 1.3x of the floor (met: 1.20x" in md and "questions within 2.5x (met: 2.00x)" in md
     e["paths"]["onnx"] = path(1.5, 9.0, 3.0)
     assert "(**missed**: 1.50x" in "\n".join(encode_section(e))
+    e["bf16_said"] = "onnx fp32 (this CPU reports no bf16 matrix instructions)"
+    assert "Large builds: documents stay on onnx fp32 (this CPU reports no bf16" in "\n".join(encode_section(e))
+    e.update(bf16_said="bf16", gemm_gflops_bf16=1800.0)
+    e["paths"]["auto, large build"] = {**path(0.6, 9.0, 3.0), "vs_onnx": {"cos_min": 0.99998, "top10_jaccard": 0.98}}
+    md = "\n".join(encode_section(e))
+    assert "| auto, large build | 30.0 | 90.0 | 9.0 | 0.60x / 0.60x |" in md
+    assert "takes bf16 for its documents on this CPU" in md and "(10.0x fp32)" in md and "path is at 6.0x" in md
     pt = lambda mb, enc, s, other: {"megabytes": mb, "encoder": enc, "files": 3, "chunks": 100, "texts_embedded": 400,
                                     "bytes": mb * 2**20, "seconds": s, "encode_seconds": s - other, "texts_per_s": 40.0,
                                     "other_seconds": other, "other_share": other / s, "peak_rss_mb": 200.0,

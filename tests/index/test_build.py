@@ -350,3 +350,56 @@ def test_dry_run_estimates_from_a_timed_sample_and_builds_nothing(corpus, tmp_pa
     assert again.reasons == () and "up to date" in again.summary()
     forced = build.estimate_build(corpus, idx, lambda: fake_embedder, "fake", force=True, progress=False)
     assert forced.to_embed == 0 and forced.cached == est.to_embed     # every vector is in the live index
+
+
+class _PreparingEmbedder:
+    """The fake embedder with the bundled one's document-path hooks, recording when they are called."""
+
+    def __init__(self, inner, fail_after: int | None = None):
+        self.inner, self.name, self.dim, self.fingerprint = inner, inner.name, inner.dim, inner.fingerprint
+        self.events: list = []
+        self.fail_after = fail_after
+
+    def prepare_documents(self, texts):
+        self.events.append(("prepare", len(texts)))
+        return "fake path"
+
+    def release_documents(self):
+        self.events.append(("release",))
+
+    def encode_queries(self, texts):
+        return self.inner.encode_queries(texts)
+
+    def encode_documents(self, texts, show_progress=False):
+        self.events.append(("encode", len(texts)))
+        if self.fail_after is not None and sum(e[0] == "encode" for e in self.events) > self.fail_after:
+            raise RuntimeError("the model went away")
+        return self.inner.encode_documents(texts)
+
+
+def test_a_build_prepares_the_document_path_for_exactly_what_it_embeds_and_releases_it(corpus, tmp_path,
+                                                                                      fake_embedder):
+    idx = tmp_path / "idx"
+    e = _PreparingEmbedder(fake_embedder)
+    report = ensure_index(corpus, idx, lambda: e, "fake", progress=False)
+    assert e.events[0] == ("prepare", report.embedded) and e.events[-1] == ("release",)
+    assert sum(ev[1] for ev in e.events if ev[0] == "encode") == report.embedded
+    # a changed file: only its texts are announced
+    victim = sorted(p for p in corpus.iterdir() if p.suffix == ".txt")[0]
+    victim.write_text(victim.read_text(encoding="utf-8") + "\n\n新增一段：党建与生产经营深度融合的新做法。\n",
+                      encoding="utf-8")
+    e2 = _PreparingEmbedder(fake_embedder)
+    again = ensure_index(corpus, idx, lambda: e2, "fake", progress=False)
+    assert e2.events[0] == ("prepare", again.embedded) and 0 < again.embedded < report.embedded
+    # a build that fails mid-way still releases what it loaded, and leaves the index as it was
+    victim.write_text(victim.read_text(encoding="utf-8") + "\n\n再加一段：把党的领导融入公司治理各环节。\n",
+                      encoding="utf-8")
+    e3 = _PreparingEmbedder(fake_embedder, fail_after=0)
+    with pytest.raises(RuntimeError, match="went away"):
+        ensure_index(corpus, idx, lambda: e3, "fake", progress=False)
+    assert [ev[0] for ev in e3.events] == ["prepare", "encode", "release"]
+    assert store.load(idx).manifest["counts"]["chunks"] == again.chunks
+    # the dry run prepares (it times the path the build would take) and releases too
+    e4 = _PreparingEmbedder(fake_embedder)
+    est = build.estimate_build(corpus, tmp_path / "other", lambda: e4, "fake", progress=False)
+    assert e4.events[0] == ("prepare", est.to_embed) and e4.events[-1] == ("release",)

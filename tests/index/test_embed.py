@@ -713,3 +713,86 @@ def test_an_export_keeps_this_and_later_versions_files_and_drops_earlier_ones():
     kept = [f"model.v{v}.onnx", f"export.v{v}.json", f"model.v{v}.int8.onnx", f"model.v{v + 1}.onnx"]
     dropped = ["model.onnx", "export.json", "model.int8.onnx", "export.int8.json", f"model.v{v - 1}.onnx"]
     assert all(ox._kept(n) for n in kept) and not any(ox._kept(n) for n in dropped)
+
+
+# --- bf16 documents on CPUs with bf16 matrix units (index/bf16_documents.py) ---------------------------
+
+@pytest.mark.parametrize("flags, want", [
+    ("fpu sse avx512f avx512_bf16 avx512_vnni", True),        # Cooper Lake, Zen 4
+    ("fpu avx512f amx_bf16 amx_tile amx_int8", True),         # Sapphire Rapids and later
+    ("fpu sse avx2 avx512f avx512_vnni", False),              # fp32 only: bf16 would be emulated
+    ("", False),
+])
+def test_bf16_is_tried_only_where_the_cpu_reports_bf16_instructions(tmp_path, flags, want):
+    from index import bf16_documents as bf
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: x\nflags\t\t: {flags}\n\nprocessor\t: 1\n")
+    assert bf.cpu_has_bf16(cpuinfo) is want
+    assert bf.cpu_has_bf16(tmp_path / "missing") is False      # not Linux: no guess
+
+
+class _Engine:
+    def __init__(self, vectors, seconds):
+        self.vectors, self.seconds = vectors, seconds
+
+    def run(self, ids):
+        time.sleep(self.seconds)
+        return self.vectors[:len(ids)]
+
+
+def test_the_bf16_path_is_refused_when_its_vectors_differ_or_it_is_not_faster():
+    from index import bf16_documents as bf
+
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal((8, 16)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    near = v + 1e-4 * rng.standard_normal(v.shape).astype(np.float32)
+    near /= np.linalg.norm(near, axis=1, keepdims=True)
+    far = v.copy()
+    far[0] = v[1]                                             # one text's vector is another's
+    ids = [[0, 5, 2]] * 8
+    fp32 = _Engine(v, 0.02)
+    assert bf.checked(_Engine(near, 0.001), fp32.run, ids, ids) is None
+    assert "differ" in bf.checked(_Engine(far, 0.001), fp32.run, ids, ids)
+    assert "not faster" in bf.checked(_Engine(near, 0.02), fp32.run, ids, ids)
+
+
+@pytest.mark.slow
+def test_small_builds_and_the_explicit_onnx_backend_stay_on_fp32(real_embedder):
+    import sys
+
+    torch_before = "torch" in sys.modules
+    said = real_embedder.prepare_documents(["党建与生产经营深度融合"] * 10)
+    assert said.startswith("onnx fp32 (under") and real_embedder._bf16 is None
+    assert ("torch" in sys.modules) == torch_before          # nothing loaded for a small build
+    strict = embed.load_embedder(backend="onnx")
+    assert "bundled fp32 model on the auto backend" in strict.prepare_documents(["x" * 300_000])
+
+
+@pytest.mark.slow
+def test_bf16_documents_are_the_same_vectors_and_questions_stay_on_fp32(real_embedder, tmp_path):
+    """Where this CPU has bf16 units, a large build's documents take bf16: cosine >= 0.9999 of fp32's."""
+    from index import bf16_documents as bf
+
+    passages, sentences = _seed_texts(tmp_path)
+    sample = passages[::2] + sentences[::4] + TEXTS
+    questions = passages[1::12] + TEXTS
+    want_docs, want_questions = real_embedder.encode_documents(sample), real_embedder.encode_queries(questions)
+    try:
+        said = real_embedder.prepare_documents(passages + sentences, min_chars=0)
+        if not bf.cpu_has_bf16():
+            assert said == "onnx fp32 (this CPU reports no bf16 matrix instructions)" and real_embedder._bf16 is None
+            return
+        assert said == "bf16", said
+        got = real_embedder.encode_documents(sample)
+        cosines = np.sum(got * want_docs, axis=1)
+        assert cosines.min() >= 0.9999, (sample[int(cosines.argmin())][:60], float(cosines.min()))
+        assert not np.array_equal(got, want_docs)            # it did take the other path
+        np.testing.assert_array_equal(real_embedder.encode_queries(questions), want_questions)
+        assert np.allclose(np.linalg.norm(got, axis=1), 1, atol=1e-5)
+        assert real_embedder.encode_documents([]).shape == (0, real_embedder.dim)
+    finally:
+        real_embedder.release_documents()
+    assert real_embedder._bf16 is None
+    np.testing.assert_array_equal(real_embedder.encode_documents(sample), want_docs)   # back on fp32
