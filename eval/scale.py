@@ -337,9 +337,27 @@ class TimedEmbedder:
         self.name, self.dim, self.fingerprint = inner.name, inner.dim, inner.fingerprint
         self.seconds = 0.0
         self.texts = 0
+        self.path = "fp32"         # what prepare_documents chose
 
     def encode_queries(self, texts):
         return self.inner.encode_queries(texts)
+
+    def prepare_documents(self, texts):
+        """The bundled embedder's choice of document path (bf16 on large builds): loading it is encoder time."""
+        prepare = getattr(self.inner, "prepare_documents", None)
+        if prepare is None:
+            return "no choice"
+        t = time.perf_counter()
+        try:
+            self.path = prepare(texts)
+            return self.path
+        finally:
+            self.seconds += time.perf_counter() - t
+
+    def release_documents(self):
+        release = getattr(self.inner, "release_documents", None)
+        if release is not None:
+            release()
 
     def encode_documents(self, texts, show_progress: bool = False):
         t = time.perf_counter()
@@ -379,6 +397,7 @@ def build_point(megabytes: float, encoder: str, work: Path) -> dict:
             "encode_seconds": timed.seconds, "other_seconds": seconds - timed.seconds,
             "other_share": (seconds - timed.seconds) / seconds, "chunks": report.chunks,
             "texts_embedded": report.embedded, "texts_per_s": timed.texts / max(timed.seconds, 1e-9),
+            "document_path": timed.path,
             "peak_rss_mb": _vm_hwm() / 2**20, "loadavg": [load0, os.getloadavg()]}
 
 

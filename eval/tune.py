@@ -267,6 +267,27 @@ def loco_abstention(obs: list[Obs], probes: dict[str, tuple[float, float]], fold
     return rows
 
 
+def miss_rows(obs: list[Obs], abst: list[dict], qs: list[Q]) -> list[dict]:
+    """The questions behind the "self" rows of `loco_abstention`, one per miss: answerable ones flagged not found,
+    unanswerable ones answered. `support - threshold` says how near the cut each one is."""
+    text = {q.id: q.text for q in qs}
+    rows = []
+    for r in abst:
+        if r["method"] != "self":
+            continue
+        latin = r["script"] == "English"
+        for o in obs:
+            if o.corpus != r["left_out"] or o.latin != latin:
+                continue
+            flagged = o.named_missing or (o.support < r["threshold"] and not o.structural)
+            if flagged == o.answerable:
+                rows.append({"left_out": o.corpus, "script": r["script"], "qid": o.qid, "kind": o.kind,
+                             "miss": "answerable flagged" if o.answerable else "unanswerable answered",
+                             "support": o.support, "threshold": r["threshold"], "rank": o.rank,
+                             "named_missing": o.named_missing, "question": text.get(o.qid, "")})
+    return sorted(rows, key=lambda m: (m["left_out"], m["script"], m["miss"], m["support"] - m["threshold"]))
+
+
 def _overlaps(a: str, b: str) -> bool:
     """Whether corpus a contains corpus b or the other way round ("dev" and "dev/notices")."""
     return a != b and (a.startswith(b + "/") or b.startswith(a + "/"))
@@ -494,7 +515,7 @@ def _pct(x: float) -> str:
 
 def render(abst: list[dict], fitted: dict, ranking: list[dict] | None, best_variant: dict | None,
            mrr: dict, trad: list[dict], english: list[dict], meta: dict, baselines: dict | None = None,
-           shipped: list[dict] | None = None) -> str:
+           shipped: list[dict] | None = None, misses: list[dict] | None = None) -> str:
     lines = ["# Leave-one-corpus-out tuning and calibration", "",
              f"Run {meta['finished']} in {meta['seconds']:.0f} s (`python -m eval.tune`). Questions: "
              f"{meta['questions']}; every question asked of every corpus, answerable there when a gold anchor is "
@@ -516,6 +537,8 @@ def render(abst: list[dict], fitted: dict, ranking: list[dict] | None, best_vari
                      f"{r['n_answerable']} |")
     lines += ["", "Fit on every corpus (what ships in AskConfig): " +
               ", ".join(f"{k} {v:+.4f}" if k.startswith("margin") else f"{k} {v:.4f}" for k, v in fitted.items()), ""]
+    if misses:
+        lines += _miss_lines(misses)
     if shipped:
         lines += ["As shipped (self-calibrated, those margins: in-sample for every corpus). The whole dev corpus flags "
                   "more of its answerable questions than its folders do: a larger corpus gives the probes closer "
@@ -554,6 +577,33 @@ def render(abst: list[dict], fitted: dict, ranking: list[dict] | None, best_vari
     for r in english:
         lines.append(f"| {r['variant']} | " + " | ".join(f"{r.get(c, float('nan')):.3f}" for c in cols) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _miss_lines(misses: list[dict], most: int = 3) -> list[str]:
+    """Every answerable question flagged (they decide the <= 5% goal) and, per corpus, the unanswerable ones
+    answered farthest above the cut (the most confident wrong answers), at most `most` of them."""
+    answered = {}
+    for m in misses:
+        if m["miss"] == "unanswerable answered":
+            answered.setdefault((m["left_out"], m["script"]), []).append(m)
+    lines = ["Per question, the `self` rows above (all of them in tune.json's `misses`): every answerable question "
+             "flagged not found, and per corpus the unanswerable ones answered farthest above the cut. "
+             "`support - cut` < 0 is flagged; rank is the first passage holding a gold anchor.", "",
+             "| left out | script | miss | id | kind | support - cut | rank | question |", "|---|---|---|---|---|---:|---:|---|"]
+
+    def line(m):
+        q = m["question"].replace("|", "/")
+        return (f"| {m['left_out']} | {m['script']} | {m['miss']}{' (named)' if m['named_missing'] else ''} | "
+                f"{m['qid']} | {m['kind']} | {m['support'] - m['threshold']:+.3f} | {m['rank'] or '—'} | "
+                f"{q[:60] + ('…' if len(q) > 60 else '')} |")
+    for m in misses:
+        if m["miss"] == "answerable flagged":
+            lines.append(line(m))
+    for (corpus, script), ms in answered.items():
+        lines += [line(m) for m in ms[::-1][:most]]
+        if len(ms) > most:
+            lines.append(f"| {corpus} | {script} | unanswerable answered | … | | | | {len(ms) - most} more |")
+    return lines + [""]
 
 
 def render_english(abst: list[dict], support_best: dict, ranking: list[dict] | None, ranking_best: dict | None) -> str:
@@ -607,6 +657,7 @@ def loco_tables(seeds, dev, dev_folder: Path, *, ranking: bool = False, log=prin
     probes = probe_thresholds(cs, cfg)
     log(f"observations and probes in {time.perf_counter() - t0:.0f}s")
     abst = loco_abstention(obs, probes, folds)
+    misses = miss_rows(obs, abst, qs)
     fitted = fit_all(obs, probes)
     shipped = shipped_rows(obs, probes, fitted)
     mrr = mrr_table(obs)
@@ -622,14 +673,15 @@ def loco_tables(seeds, dev, dev_folder: Path, *, ranking: bool = False, log=prin
             "ranking": rank_rows,
             "best_variant": best, "traditional": trad, "english": english, "meta": meta, "baselines": baselines,
             "english_abstention": en_abst, "english_support_best": en_support_best, "english_ranking": en_rank,
-            "english_ranking_best": en_rank_best, "observations": [dataclasses.asdict(o) for o in obs]}
+            "english_ranking_best": en_rank_best, "misses": misses, "observations": [dataclasses.asdict(o) for o in obs]}
     return data, render_all(data)
 
 
 def render_all(data: dict) -> str:
     """tune.md from what loco_tables returns (or tune.json: `python -m eval.tune --render eval/results/tune.json`)."""
     return render(data["abstention"], data["fitted"], data["ranking"], data["best_variant"], data["mrr"],
-                  data["traditional"], data["english"], data["meta"], data["baselines"], data.get("shipped")) + \
+                  data["traditional"], data["english"], data["meta"], data["baselines"], data.get("shipped"),
+                  data.get("misses")) + \
         render_english(data["english_abstention"], data["english_support_best"], data["english_ranking"],
                        data["english_ranking_best"])
 

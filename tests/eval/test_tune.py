@@ -85,3 +85,28 @@ def test_as_shipped_rows_apply_the_margin_fit_on_every_corpus_to_each():
     # a: answerable 0.90..0.99, six below 0.955; c: answerable 1.05..1.14, five below 1.095
     assert (rows["a"]["unanswerable_flagged"], rows["a"]["answerable_flagged"]) == (1.0, 0.6)
     assert (rows["c"]["unanswerable_flagged"], rows["c"]["answerable_flagged"]) == (1.0, 0.5)
+
+
+def test_miss_rows_list_exactly_the_questions_the_self_rows_count():
+    from eval.tune import Q, _miss_lines, miss_rows
+
+    obs = _corpus("a", 0.0) + _corpus("b", 0.0) + _corpus("c", 0.15)
+    obs.append(_obs("c", 0.95, True))                      # answerable, below c's cut: flagged
+    obs.append(_obs("c", 1.05, False))                     # unanswerable, far above: a confident wrong answer
+    probes = {"a": (0.80, 0.6), "b": (0.80, 0.6), "c": (0.94, 0.6)}
+    abst = loco_abstention(obs, probes, ["a", "b", "c"])
+    qs = [Q(o.qid, f"question {o.qid}", o.kind, (), "x") for o in obs]
+    misses = miss_rows(obs, abst, qs)
+    for r in abst:                                          # the rows and the list agree, fold by fold
+        if r["method"] != "self":
+            continue
+        mine = [m for m in misses if m["left_out"] == r["left_out"] and m["script"] == r["script"]]
+        assert sum(m["miss"] == "answerable flagged" for m in mine) == round(r["answerable_flagged"] * r["n_answerable"])
+        assert sum(m["miss"] == "unanswerable answered" for m in mine) == round(
+            (1 - r["unanswerable_flagged"]) * r["n_unanswerable"])
+    flagged = [m for m in misses if m["miss"] == "answerable flagged"]
+    assert [m["qid"] for m in flagged] == ["c-0.95-True"] and flagged[0]["support"] < flagged[0]["threshold"]
+    assert flagged[0]["question"] == "question c-0.95-True"
+    md = "\n".join(_miss_lines(misses))
+    assert "| c | Chinese | answerable flagged | c-0.95-True | direct | -0.0" in md
+    assert "| c | Chinese | unanswerable answered | c-1.05-False |" in md
