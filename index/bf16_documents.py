@@ -80,7 +80,7 @@ class Bf16Documents:
         """Vectors (float32, L2-normalized) for token-id rows, in TOKEN_BUDGET batches of similar length."""
         import torch
 
-        from index.onnx_encoder import _batches
+        from index.onnx_encoder import _batches, padded
 
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
         before = torch.get_num_threads()
@@ -91,13 +91,9 @@ class Bf16Documents:
                     rows = [ids[i] for i in batch]
                     longest = max(len(r) for r in rows)
                     width = max(longest, min(-(-longest // ROUND) * ROUND, self.model.max_seq_length))
-                    input_ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
-                    mask = torch.zeros((len(rows), width), dtype=torch.long)
-                    for row, seq in enumerate(rows):
-                        input_ids[row, :len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-                        mask[row, :len(seq)] = 1
-                    feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(mask)}
-                    vectors = self.model({k: feed[k] for k in self._inputs})["sentence_embedding"].float()
+                    feed = padded(rows, self._pad_id, self._inputs, width)
+                    vectors = self.model({k: torch.from_numpy(v) for k, v in feed.items()})["sentence_embedding"]
+                    vectors = vectors.float()
                     out[batch] = torch.nn.functional.normalize(vectors, dim=-1).numpy()
         finally:
             torch.set_num_threads(before)

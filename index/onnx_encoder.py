@@ -375,10 +375,11 @@ class OnnxEmbedder:
                 return f"onnx fp32 (under {limit:,} characters to embed: loading the bf16 path would not repay)"
             if not bf.cpu_has_bf16():
                 return "onnx fp32 (this CPU reports no bf16 matrix instructions)"
-            ids = [e.ids for e in self.tokenizer.encode_batch([self._document_prefix + t for t in texts])]
-            probes = [e.ids for e in self.tokenizer.encode_batch([self._document_prefix + t for t in PROBES])]
-            order = np.argsort([len(i) for i in ids], kind="stable")
-            sample = [ids[i] for i in order[::max(1, len(order) // 32)][:32]]     # every length, as the build has
+            # 32 texts of every length, as the build has; only they are tokenized (the build tokenizes the rest)
+            order = np.argsort([len(t) for t in texts], kind="stable")
+            picked = [texts[i] for i in order[::max(1, len(order) // 32)][:32]]
+            sample, probes = ([e.ids for e in self.tokenizer.encode_batch([self._document_prefix + t for t in ts])]
+                              for ts in (picked, PROBES))
             try:
                 t = time.perf_counter()
                 engine = bf.Bf16Documents.load(self._folder, self.dim, self._inputs, self._pad_id, self._threads)
@@ -423,15 +424,20 @@ class OnnxEmbedder:
         return out
 
     def _run(self, ids: list[list[int]]) -> np.ndarray:
-        width = max(len(i) for i in ids)
-        input_ids = np.full((len(ids), width), self._pad_id, dtype=np.int64)
-        mask = np.zeros((len(ids), width), dtype=np.int64)
-        for row, seq in enumerate(ids):
-            input_ids[row, :len(seq)] = seq
-            mask[row, :len(seq)] = 1
-        feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(mask)}
-        (vectors,) = self.session.run(None, {k: feed[k] for k in self._inputs})
+        (vectors,) = self.session.run(None, padded(ids, self._pad_id, self._inputs))
         return vectors
+
+
+def padded(ids: Sequence[Sequence[int]], pad_id: int, names: Sequence[str], width: int | None = None) -> dict:
+    """The model's inputs (int64 arrays named as in `names`) for token-id rows padded to `width` (the longest)."""
+    width = max(len(i) for i in ids) if width is None else width
+    input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(ids), width), dtype=np.int64)
+    for row, seq in enumerate(ids):
+        input_ids[row, :len(seq)] = seq
+        mask[row, :len(seq)] = 1
+    feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(mask)}
+    return {k: feed[k] for k in names}
 
 
 def _batches(lengths: np.ndarray, budget: int | None = None) -> Iterator[np.ndarray]:
