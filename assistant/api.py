@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from assistant import calibrate, evidence, query, retrieve
+from assistant import calibrate, dictionary, evidence, query, retrieve
 from assistant.cite import citation_for
 from assistant.errors import InvalidOptionError
 from assistant.query import BLOCKS, MODES, AskConfig, Query, is_latin  # noqa: F401  (public names)
@@ -123,6 +123,10 @@ class Assistant:
         if warm is not None:
             warm()
         self._snapshot.tokenizer("党建")
+        if self.config.dictionary_terms:
+            # CC-CEDICT takes ~0.5 s to read: in the background, so that neither start-up nor the first English
+            # question waits for it (a question that comes first reads it itself; the work is only done twice)
+            threading.Thread(target=dictionary.translations, args=("", 1), name="cc-cedict", daemon=True).start()
 
     @property
     def manifest(self) -> dict:

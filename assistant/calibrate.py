@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant import evidence, query, retrieve
+from assistant import dictionary, evidence, query, retrieve
 
 log = logging.getLogger("assistant")
 
@@ -67,7 +67,9 @@ PROBES_EN = (
     "What subsidies are available for purchasing new energy vehicles?",
     "How are housing provident fund loan limits calculated?",
 )
-VERSION = 2   # 2: English support from glossary concepts (assistant/evidence.py); the glossary is in the key
+# 2: English support from glossary concepts (assistant/evidence.py); the glossary is in the key.
+# 3: English support counts the title's terms as held; CC-CEDICT terms in English BM25 (its file is in the key).
+VERSION = 3
 
 
 def probe_supports(index: retrieve.LoadedIndex, embedder, cfg: query.AskConfig,
@@ -112,7 +114,8 @@ def cache_key(index: retrieve.LoadedIndex, embedder, cfg: query.AskConfig) -> st
     blob = json.dumps({"version": VERSION, "manifest": index.stored.manifest, "model": getattr(embedder, "fingerprint", ""),
                        "probes": [PROBES_ZH, PROBES_EN], "knobs": _support_knobs(cfg),
                        # English probes are read through the glossary: a new line changes their support
-                       "glossary": hashlib.sha256(Path(query.GLOSSARY).read_bytes()).hexdigest()},
+                       "glossary": hashlib.sha256(Path(query.GLOSSARY).read_bytes()).hexdigest(),
+                       "dictionary": dictionary.fingerprint()},
                       sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

@@ -111,7 +111,8 @@ def assess(index, row: int, q, cfg) -> Evidence:
     held = set().union(*sent_terms)
     close = float(cos.max())
     if q.latin and cfg.concept_support_latin and (q.concepts or q.unmapped):
-        coverage = concept_coverage(index, row, q, held, cfg)
+        coverage = concept_coverage(index, row, q, (held | index.title_terms(row)) if cfg.title_held_latin else held,
+                                    cfg)
         return Evidence(row, close + cfg.coverage_weight_latin * coverage, pick(scores, spans))
     coverage = len(terms & held) / len(terms) if terms else 0.0
     if cfg.passage_weight:

@@ -54,6 +54,7 @@ class LoadedIndex:
     terms_cache: dict = field(default_factory=dict)  # row -> term sets of its sentences
     bigrams_cache: dict = field(default_factory=dict)  # row -> character bigrams
     df_cache: dict = field(default_factory=dict)       # term -> chunks holding it (English concept weights)
+    title_cache: dict = field(default_factory=dict)    # title -> its terms
     romanized_cache: dict = field(default_factory=dict)  # one entry: the authors' pinyin forms (romanized_authors)
 
     def bigrams(self, row: int) -> frozenset[str]:
@@ -72,6 +73,15 @@ class LoadedIndex:
             a, b = self.sentence_starts[row], self.sentence_starts[row + 1]
             terms = [set(self.tokenizer(text[s:e])) for s, e in self.stored.sentences[a:b, 1:]]
             _remember(self.terms_cache, row, terms)   # a race only computes the same value twice
+        return terms
+
+    def title_terms(self, row: int) -> set[str]:
+        """The jieba terms of the title of chunk `row`'s document."""
+        title = self.stored.chunks[row].title
+        terms = self.title_cache.get(title)
+        if terms is None:
+            terms = set(self.tokenizer(title))
+            _remember(self.title_cache, title, terms)
         return terms
 
     def term_df(self, term: str) -> int | None:

@@ -393,7 +393,11 @@ def english_rows(cs: list[Corpus], qs: list[Q], base_cfg) -> list[dict]:
                 "no sentence ranking": {"sentence_weight_latin": 0.0},
                 "glossary BM25 weight 1": {"bm25_weight_latin": 1.0},
                 "glossary BM25 weight 3": {"bm25_weight_latin": 3.0},
-                "no script penalty": {"latin_penalty": 0.0}}
+                "no script penalty": {"latin_penalty": 0.0},
+                "no CC-CEDICT terms (glossary words only in BM25)": {"dictionary_terms": 0},
+                "CC-CEDICT: 1 term a word": {"dictionary_terms": 1},
+                "CC-CEDICT: 2 terms a word": {"dictionary_terms": 2},
+                "CC-CEDICT: 5 terms a word": {"dictionary_terms": 5}}
     en = [q for q in qs if q.kind == "english"]
     rows = []
     for name, knobs in variants.items():
@@ -456,6 +460,26 @@ def english_abstention(cs: list[Corpus], qs: list[Q], base_cfg, folds: list[str]
     per_variant = [{"variant": v, "rows": [r for r in loco_abstention(obs, probes, folds) if r["script"] == "English"]}
                    for v, (obs, probes) in zip(variants, fits)]
     return rows, variants[overall], per_variant
+
+
+EN_SUPPORT_IDEAS = {"as shipped": {}, "title not held": {"title_held_latin": False},
+                    "no CC-CEDICT terms": {"dictionary_terms": 0},
+                    "neither": {"title_held_latin": False, "dictionary_terms": 0}}
+
+
+def english_ideas(cs: list[Corpus], qs: list[Q], base_cfg, folds: list[str], ideas: dict = EN_SUPPORT_IDEAS
+                  ) -> list[dict]:
+    """English "not found" leave one corpus out ("self" method), each idea of the English support switched off
+    on its own, the support knobs as shipped."""
+    en = [q for q in qs if _latin(q.text)]
+    rows = []
+    for name, knobs in ideas.items():
+        cfg = dataclasses.replace(base_cfg, **knobs)
+        obs = [observe(c, q, cfg) for c in cs for q in en]
+        for r in loco_abstention(obs, probe_thresholds(cs, cfg), folds):
+            if r["script"] == "English" and r["method"] == "self":
+                rows.append({"variant": name, **r})
+    return rows
 
 
 # The English fusion knobs (AskConfig.*_latin), fit leave-one-corpus-out on the English questions alone.
@@ -606,9 +630,10 @@ def _miss_lines(misses: list[dict], most: int = 3) -> list[str]:
     return lines + [""]
 
 
-def render_english(abst: list[dict], support_best: dict, ranking: list[dict] | None, ranking_best: dict | None) -> str:
-    """The English sections: not found with the support knobs chosen leave-one-corpus-out, and the English
-    fusion knobs leave-one-corpus-out."""
+def render_english(abst: list[dict], support_best: dict, ranking: list[dict] | None, ranking_best: dict | None,
+                   ideas: list[dict] | None = None) -> str:
+    """The English sections: not found with the support knobs chosen leave-one-corpus-out, each support idea on
+    its own, and the English fusion knobs leave-one-corpus-out."""
     lines = ["", "## English not found, support knobs chosen leave one corpus out", "",
              f"Grid {EN_SUPPORT_GRID}. Per left-out corpus: the variant best by a leave-one-out inside the other "
              "corpora (unanswerable flagged minus twice the answerable flagged above 5%), its threshold fit on "
@@ -619,6 +644,16 @@ def render_english(abst: list[dict], support_best: dict, ranking: list[dict] | N
         lines.append(f"| {r['left_out']} | {r['method']} | {r['variant']} | {r['threshold']:.3f} | "
                      f"{_pct(r['unanswerable_flagged'])} | {_pct(r['answerable_flagged'])} | {r['n_unanswerable']} | "
                      f"{r['n_answerable']} |")
+    if ideas:
+        folds = list(dict.fromkeys(r["left_out"] for r in ideas))
+        lines += ["", "## English not found, each idea on its own", "",
+                  "Leave one corpus out, `self` method, support knobs as shipped: unanswerable flagged / answerable "
+                  "flagged on the left-out corpus.", "",
+                  "| variant | " + " | ".join(folds) + " |", "|---|" + "---:|" * len(folds)]
+        for name in dict.fromkeys(r["variant"] for r in ideas):
+            cell = {r["left_out"]: f"{_pct(r['unanswerable_flagged'])} / {_pct(r['answerable_flagged'])}"
+                    for r in ideas if r["variant"] == name}
+            lines.append(f"| {name} | " + " | ".join(cell.get(f, "—") for f in folds) + " |")
     if ranking:
         lines += ["", "## English fusion knobs, leave one corpus out", "",
                   f"Grid {EN_RANK_GRID} over the English questions alone; the variant best on the other corpora, "
@@ -665,6 +700,7 @@ def loco_tables(seeds, dev, dev_folder: Path, *, ranking: bool = False, log=prin
     trad = traditional_rows(cs, qs, cfg)
     english = english_rows(cs, qs, cfg)
     en_abst, en_support_best, _ = english_abstention(cs, qs, cfg, folds, log=lambda m: None)
+    en_ideas = english_ideas(cs, qs, cfg, folds)
     en_rank, en_rank_best = english_ranking(cs, qs, cfg, folds, log=lambda m: None) if ranking else (None, None)
     baselines = baseline_tables(cs, qs, Path("/tmp") / "policy-assistant-baseline-vectors")
     meta = {"finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "seconds": time.perf_counter() - t0,
@@ -673,7 +709,7 @@ def loco_tables(seeds, dev, dev_folder: Path, *, ranking: bool = False, log=prin
             "ranking": rank_rows,
             "best_variant": best, "traditional": trad, "english": english, "meta": meta, "baselines": baselines,
             "english_abstention": en_abst, "english_support_best": en_support_best, "english_ranking": en_rank,
-            "english_ranking_best": en_rank_best, "misses": misses, "observations": [dataclasses.asdict(o) for o in obs]}
+            "english_ranking_best": en_rank_best, "english_ideas": en_ideas, "misses": misses, "observations": [dataclasses.asdict(o) for o in obs]}
     return data, render_all(data)
 
 
@@ -683,7 +719,7 @@ def render_all(data: dict) -> str:
                   data["traditional"], data["english"], data["meta"], data["baselines"], data.get("shipped"),
                   data.get("misses")) + \
         render_english(data["english_abstention"], data["english_support_best"], data["english_ranking"],
-                       data["english_ranking_best"])
+                       data["english_ranking_best"], data.get("english_ideas"))
 
 
 def main(argv=None) -> int:

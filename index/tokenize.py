@@ -62,6 +62,11 @@ def _base_dictionary() -> tuple[dict, int]:
 _BASE_LOCK = threading.Lock()
 
 
+def word_frequency(word: str) -> int:
+    """How common `word` is in jieba's own dictionary (0: not a word jieba knows)."""
+    return _base_dictionary()[0].get(word, 0)
+
+
 def settings(terms) -> dict:
     """What goes into the manifest: a change in any of these means the BM25 index must be rebuilt."""
     return {

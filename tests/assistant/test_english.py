@@ -85,6 +85,7 @@ DOCS = {
     "b.txt": "# 国有企业\n\n国有企业应当加强公司治理。董事会依法决策。\n",
     "c.txt": "# 劳动\n\n用人单位与劳动者订立劳动合同。\n",
     "d.txt": "# Dues\n\nEvery member pays the Party dues each month to the branch.\n",
+    "e.txt": "# 监察法\n\n监察机关应当依法履行职责。\n",
 }
 
 
@@ -162,3 +163,17 @@ def test_an_english_passage_holds_a_concept_by_its_english_phrase(small):
     d = _row(small, "d.txt")
     assert ix.latin[d]
     assert evidence.concept_coverage(ix, d, q, set().union(*ix.sentence_terms(d)), cfg) == pytest.approx(0.5)
+
+
+def test_a_passage_holds_the_concepts_its_documents_title_names(small):
+    ix, cfg = small.loaded, small.config
+    q = _q(small, "What duties does the Supervision Law give?")
+    e = _row(small, "e.txt")
+    assert ix.stored.chunks[e].title == "监察法" and "监察法" not in ix.stored.chunks[e].text
+    on = evidence.assess(ix, e, q, cfg).support
+    off = evidence.assess(ix, e, q, dataclasses.replace(cfg, title_held_latin=False)).support
+    assert on > off
+    # Chinese questions keep the share of their terms the passage itself holds
+    zh = _q(small, "监察法规定了哪些职责？")
+    assert evidence.assess(ix, e, zh, cfg).support == evidence.assess(
+        ix, e, zh, dataclasses.replace(cfg, title_held_latin=False)).support

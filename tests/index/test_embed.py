@@ -771,9 +771,13 @@ def test_small_builds_and_the_explicit_onnx_backend_stay_on_fp32(real_embedder):
 
 
 @pytest.mark.slow
-def test_bf16_documents_are_the_same_vectors_and_questions_stay_on_fp32(real_embedder, tmp_path):
+def test_bf16_documents_are_the_same_vectors_and_questions_stay_on_fp32(real_embedder, tmp_path, monkeypatch):
     """Where this CPU has bf16 units, a large build's documents take bf16: cosine >= 0.9999 of fp32's."""
     from index import bf16_documents as bf
+
+    # The vectors are under test here, not the speed gate (tested with fake engines above): on a loaded machine
+    # the timed sample can come out slower and the build rightly stays on fp32.
+    monkeypatch.setattr(bf, "MIN_SPEEDUP", 0.0)
 
     passages, sentences = _seed_texts(tmp_path)
     sample = passages[::2] + sentences[::4] + TEXTS
